@@ -1,0 +1,71 @@
+"""Fixtures shared by every test: a real etcd, unique network namespaces."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy.lab.etcd_server import EtcdEndpoint, EtcdServer
+from deploy.lab.netns import create_netns, delete_netns_with_prefix
+from deploy.lab.ports import free_port
+
+# Every namespace a test makes starts with this, unique per pytest run.
+RUN_PREFIX = f"pnt{os.getpid():x}-"
+
+
+@pytest.fixture(scope="session")
+def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer]:
+    """One real etcd on loopback for the session; tests isolate by key prefix."""
+    base = tmp_path_factory.mktemp("etcd")
+    server = EtcdServer(base / "data", "127.0.0.1", free_port(), free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def etcd(etcd_server: EtcdServer) -> EtcdEndpoint:
+    return etcd_server.endpoint
+
+
+@pytest.fixture
+def etcd_prefix() -> str:
+    """A key prefix no other test uses, so tests can share the session's etcd."""
+    return f"/podnet-test/{uuid.uuid4().hex[:12]}"
+
+
+class NetnsFactory:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self._count = 0
+
+    def __call__(self, role: str = "ns") -> str:
+        self._count += 1
+        name = f"{self.prefix}{role}{self._count}"
+        create_netns(name)
+        return name
+
+
+@pytest.fixture
+def netns() -> Iterator[NetnsFactory]:
+    """Creates namespaces with a per-test unique prefix; removes them all afterwards."""
+    factory = NetnsFactory(f"{RUN_PREFIX}{uuid.uuid4().hex[:6]}-")
+    yield factory
+    delete_netns_with_prefix(factory.prefix)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sweep_run_namespaces() -> Iterator[None]:
+    yield
+    delete_netns_with_prefix(RUN_PREFIX)
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "state"
+    path.mkdir(mode=0o700)
+    return path

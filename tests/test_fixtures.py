@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from deploy.lab.etcd_server import EtcdEndpoint
+from deploy.lab.netns import list_netns, run_ip
+from tests.conftest import NetnsFactory
+
+
+def test_etcd_fixture_serves_clients(etcd: EtcdEndpoint) -> None:
+    from deploy.lab.processes import tcp_open
+
+    assert tcp_open(etcd.host, etcd.client_port)
+
+
+def test_netns_factory_makes_isolated_namespaces(netns: NetnsFactory) -> None:
+    name = netns("node")
+    assert name in list_netns(netns.prefix)
+    assert Path(f"/run/netns/{name}").exists()
+    assert "lo" in run_ip("-o", "link", "show", "up", netns=name)
