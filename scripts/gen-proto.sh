@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 export PATH="$(dirname "$PY"):$PATH"
 "$PY" -m grpc_tools.protoc -Iproto \
-  --python_out=proto --pyi_out=proto --grpc_python_out=proto --mypy_grpc_out=proto \
+  --python_out=proto --mypy_out=proto --grpc_python_out=proto --mypy_grpc_out=proto \
   proto/podnet/v1/cni.proto proto/podnet/v1/ipam.proto

@@ -1,0 +1,180 @@
+"""Raw etcd v3 calls over aetcd's channel and stubs, with a timeout on every call and
+fail-over across endpoints in the order given. Knows nothing of ipamd's records."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import aetcd
+import grpc
+from aetcd import rpc
+
+from ipamd.config import EtcdAddress
+from ipamd.errors import HistoryCompacted, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+# etcd refuses client pings more often than every 5 s; this detects a dead
+# connection (and so a dead watch) within about 15 s.
+_CHANNEL_OPTIONS = {
+    "grpc.keepalive_time_ms": 10_000,
+    "grpc.keepalive_timeout_ms": 5_000,
+    "grpc.keepalive_permit_without_calls": 0,
+}
+_RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+
+
+def prefix_end(prefix: bytes) -> bytes:
+    """The smallest key greater than every key starting with prefix."""
+    trimmed = prefix.rstrip(b"\xff")
+    return trimmed[:-1] + bytes([trimmed[-1] + 1]) if trimmed else b"\0"
+
+
+class EtcdConnection:
+    def __init__(self, endpoints: Sequence[EtcdAddress], timeout: float) -> None:
+        self._endpoints = tuple(endpoints)
+        self._timeout = timeout
+        self._clients: dict[EtcdAddress, Any] = {}
+        self._active = 0
+
+    @property
+    def active_endpoint(self) -> EtcdAddress:
+        return self._endpoints[self._active]
+
+    async def _client(self) -> Any:
+        endpoint = self.active_endpoint
+        client = self._clients.get(endpoint)
+        if client is None:
+            client = aetcd.Client(
+                host=endpoint.host, port=endpoint.port, options=dict(_CHANNEL_OPTIONS)
+            )
+            await client.connect()
+            self._clients[endpoint] = client
+        return client
+
+    def _fail_over(self, endpoint: EtcdAddress) -> None:
+        if self.active_endpoint == endpoint and len(self._endpoints) > 1:
+            self._active = (self._active + 1) % len(self._endpoints)
+            log.warning(
+                "etcd endpoint failed, trying next",
+                extra={"failed": str(endpoint), "next": str(self.active_endpoint)},
+            )
+
+    async def _unary(self, stub_name: str, method: str, request: Any) -> Any:
+        """One unary call; on an unreachable endpoint, tries each other endpoint once."""
+        last_error: grpc.aio.AioRpcError | None = None
+        for _ in self._endpoints:
+            endpoint = self.active_endpoint
+            client = await self._client()
+            call = getattr(getattr(client, stub_name), method)
+            try:
+                return await call(request, timeout=self._timeout)
+            except grpc.aio.AioRpcError as error:
+                last_error = error
+                if error.code() not in _RETRYABLE:
+                    break
+                self._fail_over(endpoint)
+        assert last_error is not None
+        raise StoreUnavailable(
+            f"etcd {method} failed: {last_error.code().name}: {last_error.details()}"
+        ) from last_error
+
+    async def range(
+        self, key: bytes, range_end: bytes = b"", limit: int = 0, revision: int = 0
+    ) -> Any:
+        request = rpc.RangeRequest(key=key, range_end=range_end, limit=limit, revision=revision)
+        return await self._unary("kvstub", "Range", request)
+
+    async def range_prefix(self, prefix: bytes, page_size: int = 1000) -> tuple[list[Any], int]:
+        """Every key-value under prefix, read in pages at one revision. Returns (kvs, revision)."""
+        end = prefix_end(prefix)
+        first = await self.range(prefix, end, limit=page_size)
+        revision: int = first.header.revision
+        kvs = list(first.kvs)
+        more = first.more
+        while more:
+            start = kvs[-1].key + b"\0"
+            page = await self.range(start, end, limit=page_size, revision=revision)
+            kvs.extend(page.kvs)
+            more = page.more
+        return kvs, revision
+
+    async def txn(
+        self, compare: Sequence[Any], success: Sequence[Any], failure: Sequence[Any] = ()
+    ) -> Any:
+        request = rpc.TxnRequest(compare=compare, success=success, failure=failure)
+        return await self._unary("kvstub", "Txn", request)
+
+    async def grant_lease(self, ttl: int) -> int:
+        reply = await self._unary("leasestub", "LeaseGrant", rpc.LeaseGrantRequest(TTL=ttl))
+        lease_id: int = reply.ID
+        return lease_id
+
+    async def revoke_lease(self, lease_id: int) -> None:
+        await self._unary("leasestub", "LeaseRevoke", rpc.LeaseRevokeRequest(ID=lease_id))
+
+    async def keep_alive_once(self, lease_id: int) -> int:
+        """Refreshes a lease once; returns its new TTL, 0 or less when the lease is gone."""
+        client = await self._client()
+        endpoint = self.active_endpoint
+        try:
+            call = client.leasestub.LeaseKeepAlive(
+                iter([rpc.LeaseKeepAliveRequest(ID=lease_id)]), timeout=self._timeout
+            )
+            async for reply in call:
+                ttl: int = reply.TTL
+                return ttl
+        except grpc.aio.AioRpcError as error:
+            if error.code() in _RETRYABLE:
+                self._fail_over(endpoint)
+            raise StoreUnavailable(
+                f"etcd LeaseKeepAlive failed: {error.code().name}: {error.details()}"
+            ) from error
+        raise StoreUnavailable("etcd LeaseKeepAlive ended without a reply")
+
+    async def watch(
+        self, key: bytes, range_end: bytes, start_revision: int, prev_kv: bool
+    ) -> AsyncIterator[Any]:
+        """Yields the creation response, then those carrying events. Raises
+        HistoryCompacted when etcd cannot start at start_revision, StoreUnavailable when
+        the stream breaks."""
+        client = await self._client()
+        endpoint = self.active_endpoint
+        create = rpc.WatchRequest(
+            create_request=rpc.WatchCreateRequest(
+                key=key, range_end=range_end, start_revision=start_revision, prev_kv=prev_kv
+            )
+        )
+        closed = asyncio.Event()
+
+        async def requests() -> AsyncIterator[Any]:
+            yield create
+            await closed.wait()
+
+        call = rpc.WatchStub(client.channel).Watch(requests())
+        try:
+            async for response in call:
+                if response.compact_revision:
+                    raise HistoryCompacted(response.compact_revision)
+                if response.canceled:
+                    raise StoreUnavailable(f"etcd cancelled the watch: {response.cancel_reason}")
+                if response.created or response.events:
+                    yield response
+        except grpc.aio.AioRpcError as error:
+            if error.code() in _RETRYABLE:
+                self._fail_over(endpoint)
+            raise StoreUnavailable(
+                f"etcd watch broke: {error.code().name}: {error.details()}"
+            ) from error
+        finally:
+            closed.set()
+            call.cancel()
+        raise StoreUnavailable("etcd closed the watch stream")
+
+    async def close(self) -> None:
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            await client.close()

@@ -1,0 +1,115 @@
+"""podnet-ipamd: the central pod IP allocator (gRPC in front of etcd)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import sys
+from typing import NoReturn
+
+from ipamd.config import ClusterConfig, EtcdAddress, IpamConfig
+from ipamd.errors import ConfigError
+from ipamd.json_log import configure_logging
+from ipamd.server import run_until_signalled
+
+PROGRAM = "podnet-ipamd"
+EXIT_CONFIG_ERROR = 2
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_CONFIG_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _host_port(text: str, allow_port_zero: bool = False) -> EtcdAddress:
+    host, sep, port = text.strip().rpartition(":")
+    lowest = 0 if allow_port_zero else 1
+    if not sep or not host or not port.isdigit() or not lowest <= int(port) < 65536:
+        raise ConfigError(f"{text!r} is not HOST:PORT")
+    return EtcdAddress(host.strip("[]"), int(port))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineErrorParser(
+        prog=PROGRAM,
+        description="Central podnet IPAM daemon: leases node ranges and pod IPs from etcd.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--listen", default="0.0.0.0:9600", help="HOST:PORT for gRPC (port 0 picks a free one)"
+    )
+    parser.add_argument(
+        "--etcd",
+        default="127.0.0.1:2379",
+        help="etcd client endpoints HOST:PORT[,HOST:PORT...], tried in order on failure",
+    )
+    parser.add_argument("--etcd-prefix", default="/podnet", help="key prefix of all podnet state")
+    parser.add_argument(
+        "--etcd-timeout", type=float, default=5.0, help="timeout of each etcd call, seconds"
+    )
+    parser.add_argument("--cluster-cidr", default="10.244.0.0/16", help="IPv4 pod network")
+    parser.add_argument(
+        "--node-prefix-length", type=int, default=24, help="prefix length of each node's range"
+    )
+    parser.add_argument(
+        "--node-lease-ttl",
+        type=int,
+        default=15,
+        help="seconds a node keeps its range live without renewing",
+    )
+    parser.add_argument(
+        "--quarantine",
+        type=float,
+        default=60.0,
+        help="seconds a silent node's range and pod IPs are kept before reclaim",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        type=str.upper,
+        help="log level (JSON lines on stderr)",
+    )
+    return parser
+
+
+def config_from_args(argv: list[str] | None = None) -> IpamConfig:
+    """Parses the command line; raises ConfigError on values that cannot work."""
+    args = build_parser().parse_args(argv)
+    try:
+        cluster_cidr = ipaddress.IPv4Network(args.cluster_cidr, strict=True)
+    except ValueError as error:
+        raise ConfigError(f"--cluster-cidr: {error}") from None
+    _host_port(args.listen, allow_port_zero=True)
+    return IpamConfig(
+        listen=args.listen,
+        etcd_endpoints=tuple(_host_port(part) for part in args.etcd.split(",") if part.strip()),
+        etcd_prefix=args.etcd_prefix,
+        cluster=ClusterConfig(cluster_cidr, args.node_prefix_length),
+        node_lease_ttl=args.node_lease_ttl,
+        quarantine_seconds=args.quarantine,
+        etcd_timeout=args.etcd_timeout,
+        log_level=args.log_level,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        config = config_from_args(argv)
+    except ConfigError as error:
+        sys.stderr.write(f"{PROGRAM}: error: {error}\n")
+        sys.exit(EXIT_CONFIG_ERROR)
+    configure_logging(config.log_level)
+    try:
+        asyncio.run(run_until_signalled(config))
+    except ConfigError as error:
+        sys.stderr.write(f"{PROGRAM}: error: {error}\n")
+        sys.exit(EXIT_CONFIG_ERROR)
+    except KeyboardInterrupt:
+        pass
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Returns the ranges of silent nodes to the pool. Safe in every replica at once: each step
+is a guarded transaction, so a node that heartbeats again in between is never reclaimed.
+
+Quarantine time is measured on this replica's monotonic clock from when it first saw the
+node's quarantine mark, so clock skew between hosts cannot shorten it; a replica that
+restarts waits a full quarantine again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from ipamd.errors import StoreUnavailable
+from ipamd.store import EtcdStore
+
+log = logging.getLogger(__name__)
+
+
+class Reclaimer:
+    def __init__(self, store: EtcdStore, quarantine_seconds: float, interval: float) -> None:
+        self._store = store
+        self._quarantine = quarantine_seconds
+        self._interval = interval
+        self._first_seen: dict[tuple[str, int], float] = {}
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.reconcile_once()
+            except StoreUnavailable as error:
+                log.warning("reclaim pass failed", extra={"error": str(error)})
+            await asyncio.sleep(self._interval)
+
+    async def reconcile_once(self) -> None:
+        now = time.monotonic()
+        marks_seen: set[tuple[str, int]] = set()
+        for node in await self._store.node_liveness():
+            if node.has_heartbeat:
+                if node.quarantine_revision is not None:
+                    await self._store.end_quarantine(node.node, node.quarantine_revision)
+                continue
+            if node.quarantine_revision is None:
+                revision = await self._store.start_quarantine(node)
+                if revision is not None:
+                    self._first_seen[(node.node, revision)] = now
+                    marks_seen.add((node.node, revision))
+                    log.info(
+                        "node quarantined",
+                        extra={"node": node.node, "cidr": node.record.cidr},
+                    )
+                continue
+            mark = (node.node, node.quarantine_revision)
+            marks_seen.add(mark)
+            since = self._first_seen.setdefault(mark, now)
+            if now - since >= self._quarantine and await self._store.reclaim(node):
+                log.info(
+                    "node range reclaimed", extra={"node": node.node, "cidr": node.record.cidr}
+                )
+        self._first_seen = {m: t for m, t in self._first_seen.items() if m in marks_seen}

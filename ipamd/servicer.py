@@ -1,0 +1,209 @@
+"""The podnet.v1.Ipam gRPC service: protobuf in and out, and the only place where ipamd's
+exceptions become gRPC status codes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, TypeVar
+
+import grpc
+from podnet.v1 import ipam_pb2, ipam_pb2_grpc
+
+from ipamd.addressing import gateway_of, parse_network
+from ipamd.allocator import Allocator, NodeRangeGrant, PodAttachment
+from ipamd.errors import (
+    Contention,
+    InvalidRequest,
+    IpamError,
+    NodeRangeGone,
+    NodeRangeNotHeld,
+    RangeExhausted,
+    StoreUnavailable,
+)
+from ipamd.range_stream import LiveRange, RangeAdded, RangeEvent, RangeSnapshot, live_range_events
+from ipamd.records import PodRef
+from ipamd.store import EtcdStore
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Context = grpc.aio.ServicerContext[Any, Any]
+
+_STATUS_BY_ERROR: tuple[tuple[type[IpamError], grpc.StatusCode], ...] = (
+    (InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
+    (RangeExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (NodeRangeNotHeld, grpc.StatusCode.FAILED_PRECONDITION),
+    (NodeRangeGone, grpc.StatusCode.NOT_FOUND),
+    (Contention, grpc.StatusCode.ABORTED),
+    (StoreUnavailable, grpc.StatusCode.UNAVAILABLE),
+)
+
+
+def status_for(error: IpamError) -> grpc.StatusCode:
+    for error_type, code in _STATUS_BY_ERROR:
+        if isinstance(error, error_type):
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def _node_range_message(grant: NodeRangeGrant) -> ipam_pb2.NodeRange:
+    return ipam_pb2.NodeRange(
+        node=grant.node,
+        cidr=str(grant.cidr),
+        gateway=str(grant.gateway),
+        node_ip=grant.node_ip,
+        cluster_cidr=str(grant.cluster_cidr),
+        lease_ttl_seconds=grant.lease_ttl_seconds,
+    )
+
+
+def _allocation_message(attachment: PodAttachment) -> ipam_pb2.PodIpAllocation:
+    return ipam_pb2.PodIpAllocation(
+        address=str(attachment.address),
+        prefix_length=attachment.node_range.prefixlen,
+        gateway=str(attachment.gateway),
+        cidr=str(attachment.node_range),
+        node=attachment.node,
+        container_id=attachment.container_id,
+        ifname=attachment.ifname,
+        pod=ipam_pb2.PodRef(
+            k8s_namespace=attachment.pod.namespace,
+            k8s_name=attachment.pod.name,
+            k8s_uid=attachment.pod.uid,
+        ),
+    )
+
+
+def _live_range_message(live: LiveRange, cluster_cidr: str, ttl: int) -> ipam_pb2.NodeRange:
+    gateway = str(gateway_of(parse_network(live.cidr))) if live.cidr else ""
+    return ipam_pb2.NodeRange(
+        node=live.node,
+        cidr=live.cidr,
+        gateway=gateway,
+        node_ip=live.node_ip,
+        cluster_cidr=cluster_cidr,
+        lease_ttl_seconds=ttl,
+    )
+
+
+class IpamServicer(ipam_pb2_grpc.IpamServicer):
+    def __init__(
+        self, allocator: Allocator, store: EtcdStore, cluster_cidr: str, lease_ttl: int
+    ) -> None:
+        self._allocator = allocator
+        self._store = store
+        self._cluster_cidr = cluster_cidr
+        self._lease_ttl = lease_ttl
+
+    async def _answer(
+        self, context: Context, method: str, operation: Awaitable[T], **fields: str
+    ) -> T:
+        started = time.perf_counter()
+        try:
+            result = await operation
+        except IpamError as error:
+            code = status_for(error)
+            log.log(
+                logging.ERROR if code is grpc.StatusCode.INTERNAL else logging.INFO,
+                "request failed",
+                extra={"method": method, "code": code.name, "error": str(error), **fields},
+            )
+            await context.abort(code, str(error))
+        log.debug(
+            "request done",
+            extra={
+                "method": method,
+                "ms": round((time.perf_counter() - started) * 1e3, 2),
+                **fields,
+            },
+        )
+        return result
+
+    async def AcquireNodeRange(
+        self, request: ipam_pb2.AcquireNodeRangeRequest, context: Context
+    ) -> ipam_pb2.NodeRange:
+        grant = await self._answer(
+            context,
+            "AcquireNodeRange",
+            self._allocator.acquire_node_range(request.node, request.node_ip),
+            node=request.node,
+        )
+        return _node_range_message(grant)
+
+    async def RenewNodeRange(
+        self, request: ipam_pb2.RenewNodeRangeRequest, context: Context
+    ) -> ipam_pb2.NodeRange:
+        grant = await self._answer(
+            context,
+            "RenewNodeRange",
+            self._allocator.renew_node_range(request.node, request.cidr),
+            node=request.node,
+        )
+        return _node_range_message(grant)
+
+    async def AllocatePodIp(
+        self, request: ipam_pb2.AllocatePodIpRequest, context: Context
+    ) -> ipam_pb2.PodIpAllocation:
+        pod = PodRef(request.pod.k8s_namespace, request.pod.k8s_name, request.pod.k8s_uid)
+        attachment = await self._answer(
+            context,
+            "AllocatePodIp",
+            self._allocator.allocate_pod_ip(
+                request.node, request.cidr, request.container_id, request.ifname, pod
+            ),
+            node=request.node,
+            container_id=request.container_id,
+            ifname=request.ifname,
+            pod=f"{pod.namespace}/{pod.name}",
+        )
+        return _allocation_message(attachment)
+
+    async def ReleasePodIp(
+        self, request: ipam_pb2.ReleasePodIpRequest, context: Context
+    ) -> ipam_pb2.ReleasePodIpReply:
+        released = await self._answer(
+            context,
+            "ReleasePodIp",
+            self._allocator.release_pod_ip(request.node, request.container_id, request.ifname),
+            node=request.node,
+            container_id=request.container_id,
+            ifname=request.ifname,
+        )
+        if released is None:
+            return ipam_pb2.ReleasePodIpReply(released=False)
+        return ipam_pb2.ReleasePodIpReply(released=True, address=released.address)
+
+    async def ListAllocations(
+        self, request: ipam_pb2.ListAllocationsRequest, context: Context
+    ) -> ipam_pb2.ListAllocationsReply:
+        allocations = await self._answer(
+            context,
+            "ListAllocations",
+            self._allocator.list_allocations(request.node),
+            node=request.node,
+        )
+        return ipam_pb2.ListAllocationsReply(
+            allocations=[_allocation_message(a) for a in allocations]
+        )
+
+    def _event_message(self, event: RangeEvent) -> ipam_pb2.NodeRangeEvent:
+        def message(live: LiveRange) -> ipam_pb2.NodeRange:
+            return _live_range_message(live, self._cluster_cidr, self._lease_ttl)
+
+        if isinstance(event, RangeSnapshot):
+            return ipam_pb2.NodeRangeEvent(
+                snapshot=ipam_pb2.NodeRangeSnapshot(ranges=[message(r) for r in event.ranges]),
+                revision=event.revision,
+            )
+        if isinstance(event, RangeAdded):
+            return ipam_pb2.NodeRangeEvent(added=message(event.range), revision=event.revision)
+        return ipam_pb2.NodeRangeEvent(removed=message(event.range), revision=event.revision)
+
+    async def WatchNodeRanges(
+        self, request: ipam_pb2.WatchNodeRangesRequest, context: Context
+    ) -> AsyncIterator[ipam_pb2.NodeRangeEvent]:
+        log.info("range watch opened", extra={"resume_revision": request.resume_revision})
+        async for event in live_range_events(self._store, request.resume_revision):
+            yield self._event_message(event)

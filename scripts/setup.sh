@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what podnet needs on Debian 12 (run as root): system packages and a
+# virtualenv in .venv with podnet installed. `--dev` adds the test/lint tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(python3 python3-venv iproute2 nftables iptables iputils-ping procps
+          etcd-server containernetworking-plugins)
+if [[ "${1:-}" == "--dev" ]]; then
+  packages+=(podman busybox-static)
+fi
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # policy-rc.d keeps the package's etcd service from starting on install.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ ! -x .venv/bin/python ]]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+extra=""
+[[ "${1:-}" == "--dev" ]] && extra="[dev]"
+.venv/bin/python -m pip install -q -e ".${extra}" 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -c "import cni_shim, netagent, ipamd, podnet.v1.ipam_pb2" \
+  || { echo "setup: podnet did not install" >&2; exit 1; }
+echo "setup: ok (.venv/bin has podnet, podnet-agent, podnet-ipamd, podnet-lab, podnet-churn)" >&2
