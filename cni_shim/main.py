@@ -14,6 +14,7 @@ import os
 import sys
 
 from cni_shim.replies import (
+    DECODING_FAILURE,
     INVALID_ENVIRONMENT,
     IO_FAILURE,
     NOT_AVAILABLE,
@@ -56,6 +57,15 @@ def run(environ: Mapping[str, str], stdin: BinaryIO, stdout: BinaryIO, stderr: T
             "required env variables [CNI_COMMAND] missing" if not command else "unknown CNI_COMMAND"
         )
         stdout.write(error_reply(settings.cni_version, INVALID_ENVIRONMENT, msg, command))
+        return 1
+    if settings.decode_error:
+        # Without a readable config there is no agent socket to ask; the agent's answer
+        # would be the same decoding failure.
+        stdout.write(
+            error_reply(
+                "", DECODING_FAILURE, "cannot decode network configuration", settings.decode_error
+            )
+        )
         return 1
     invocation = Invocation(
         command=command,

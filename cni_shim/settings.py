@@ -16,7 +16,7 @@ STATUS_TIMEOUT_SECONDS = 5.0
 
 
 class ShimSettings:
-    __slots__ = ("agent_socket", "cni_version", "spool_dir", "timeout_seconds")
+    __slots__ = ("agent_socket", "cni_version", "decode_error", "spool_dir", "timeout_seconds")
 
     def __init__(
         self,
@@ -24,7 +24,9 @@ class ShimSettings:
         spool_dir: str = DEFAULT_SPOOL_DIR,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         cni_version: str = "",
+        decode_error: str = "",
     ) -> None:
+        self.decode_error = decode_error  # why stdin is not a JSON object; "" when it is
         self.agent_socket = agent_socket
         self.spool_dir = spool_dir
         self.timeout_seconds = timeout_seconds
@@ -40,8 +42,8 @@ def read_shim_settings(config: bytes) -> ShimSettings:
     """Settings from the raw configuration; defaults for whatever is absent or unreadable."""
     try:
         members = top_level_members(config.decode("utf-8"))
-    except ValueError:
-        return ShimSettings()
+    except ValueError as error:
+        return ShimSettings(decode_error=str(error) or "invalid JSON")
     agent_socket = members.get("agentSocket")
     spool_dir = members.get("spoolDir")
     timeout = members.get("timeoutSeconds")

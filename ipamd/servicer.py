@@ -205,5 +205,7 @@ class IpamServicer(ipam_pb2_grpc.IpamServicer):
         self, request: ipam_pb2.WatchNodeRangesRequest, context: Context
     ) -> AsyncIterator[ipam_pb2.NodeRangeEvent]:
         log.info("range watch opened", extra={"resume_revision": request.resume_revision})
+        # Headers now, so a resuming client knows the stream is up before any change arrives.
+        await context.send_initial_metadata(())
         async for event in live_range_events(self._store, request.resume_revision):
             yield self._event_message(event)

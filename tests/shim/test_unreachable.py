@@ -104,11 +104,9 @@ def test_del_spool_failure_is_io_error(shim: Path, short_dir: Path) -> None:
     assert json.loads(done.stdout)["code"] == 5
 
 
-def test_unparseable_stdin_uses_default_socket_and_still_answers(shim: Path) -> None:
-    # No agent at the default path in tests: the garbage is forwarded-or-failed, never crashes.
-    assert not Path("/run/podnet/agent.sock").exists()
+def test_unparseable_stdin_is_a_decoding_failure_answered_by_the_shim(shim: Path) -> None:
     done = run_shim(shim, attachment_env("ADD"), b"{not json")
     assert done.returncode == 1
     reply = json.loads(done.stdout)
-    assert reply["code"] == 11
+    assert reply["code"] == 6
     assert reply["cniVersion"] == "1.1.0"

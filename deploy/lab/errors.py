@@ -1,0 +1,27 @@
+"""The lab's exception tree; the CLI turns these into a message and exit status 1."""
+
+from __future__ import annotations
+
+
+class LabError(Exception):
+    """Base class of every error the lab reports to its user."""
+
+
+class LabExistsError(LabError):
+    """Something with this prefix exists already but is not a healthy lab."""
+
+
+class LabNotUpError(LabError):
+    """The command needs a running lab and there is none with this prefix."""
+
+
+class LabStartError(LabError):
+    """A daemon died or the cluster did not converge in time during `up`."""
+
+
+class PodError(LabError):
+    """A pod could not be added or deleted through the CNI chain."""
+
+
+class UnknownNodeError(LabError):
+    """A node name that is not part of the lab."""

@@ -1,0 +1,146 @@
+"""Names, addresses and paths of a lab: pure, derived from the settings alone."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+DOCKER_NETWORK = ipaddress.IPv4Network("172.18.0.0/16")
+CONFLIST_FILE = "10-podnet.conflist"
+IPAMD_PORT = 9090
+AGENT_HTTP_PORT = 9099
+ETCD_CLIENT_PORT = 2379
+ETCD_PEER_PORT = 2380
+MAX_UNIX_SOCKET_PATH = 107
+
+
+@dataclass(frozen=True)
+class LabSettings:
+    prefix: str
+    state_dir: Path
+    cluster_cidr: str = "10.244.0.0/16"
+    node_prefix_length: int = 24
+
+    @property
+    def bridge_netns(self) -> str:
+        """The namespace holding the bridge that stands in for kind's docker network."""
+        return f"{self.prefix}net"
+
+    def pod_netns(self, pod_name: str, index: int) -> str:
+        return f"{self.prefix}pod-{pod_name}-{index}"
+
+    def owns_netns(self, name: str) -> bool:
+        """True for namespaces this lab makes (not for another lab's longer prefix)."""
+        if not name.startswith(self.prefix):
+            return False
+        rest = name[len(self.prefix) :]
+        return bool(re.fullmatch(r"net|control-plane|worker\d*|pod-.+-\d+", rest))
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    role: str  # "control-plane", "worker", "worker2", ... (kind's node suffixes)
+    netns: str
+    ip: str
+    bridge_port: str  # the bridge-side veth in the bridge namespace
+
+    @property
+    def is_control_plane(self) -> bool:
+        return self.role == "control-plane"
+
+
+@dataclass(frozen=True)
+class NodePaths:
+    root: Path
+
+    @property
+    def agent_socket(self) -> Path:
+        return self.root / "agent.sock"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.root / "spool"
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.root / "net.d"
+
+    @property
+    def conflist(self) -> Path:
+        return self.conf_dir / CONFLIST_FILE
+
+    @property
+    def cni_cache_dir(self) -> Path:
+        return self.root / "cni-cache"
+
+
+@dataclass(frozen=True)
+class LabPaths:
+    state_dir: Path
+
+    @property
+    def marker(self) -> Path:
+        """Written first by `up`; `down` only deletes a state dir that carries it."""
+        return self.state_dir / ".podnet-lab"
+
+    @property
+    def lab_json(self) -> Path:
+        return self.state_dir / "lab.json"
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.state_dir / "bin"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def pods_dir(self) -> Path:
+        return self.state_dir / "pods"
+
+    @property
+    def etcd_data_dir(self) -> Path:
+        return self.state_dir / "etcd" / "data"
+
+    def node(self, role: str) -> NodePaths:
+        return NodePaths(self.state_dir / "nodes" / role)
+
+    def log(self, name: str) -> Path:
+        return self.logs_dir / f"{name}.log"
+
+
+def role_name(index: int) -> str:
+    if index == 0:
+        return "control-plane"
+    return "worker" if index == 1 else f"worker{index}"
+
+
+def plan_nodes(settings: LabSettings, count: int) -> tuple[NodePlan, ...]:
+    """control-plane, worker, worker2, ... on 172.18.0.2, .3, ... like kind."""
+    if count < 1:
+        raise ValueError("a lab needs at least one node")
+    if count > 200:
+        raise ValueError("at most 200 nodes")
+    base = DOCKER_NETWORK.network_address
+    return tuple(
+        NodePlan(
+            role=role_name(index),
+            netns=f"{settings.prefix}{role_name(index)}",
+            ip=str(base + 2 + index),
+            bridge_port=f"veth-n{index}",
+        )
+        for index in range(count)
+    )
+
+
+def gateway_ip() -> str:
+    return str(DOCKER_NETWORK.network_address + 1)
+
+
+def workload_nodes(roles: list[str]) -> list[str]:
+    """Workers take pods, like kind; a one-node lab schedules on its control-plane."""
+    workers = [role for role in roles if role != "control-plane"]
+    return workers or roles

@@ -1,0 +1,155 @@
+"""The agent's lifecycle: start order, background loops, clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+from podnet.v1 import cni_pb2
+
+from cni_shim.spool import discard, load_spooled
+from netagent import conflist, dataplane
+from netagent.cni_server import SERVICE_NAME, start_cni_server
+from netagent.cni_service import CniService, ServiceSettings
+from netagent.config import AgentConfig
+from netagent.http_server import build_app, start_http
+from netagent.invocation import InvocationHandler
+from netagent.ipam_client import IpamClient, NodeRange
+from netagent.logs import log_event
+from netagent.metrics import AgentMetrics
+from netagent.node_range import NodeRangeHolder
+from netagent.peer_routes import PeerRouteFollower
+
+logger = logging.getLogger("podnet.agent")
+
+SPOOL_RETRY_SECONDS = 5.0
+
+
+class Agent:
+    def __init__(self, config: AgentConfig, mtu: int) -> None:
+        self.config = config
+        self.metrics = AgentMetrics()
+        self.ipam = IpamClient(config.ipamd_address, config.ipamd_timeout)
+        self.holder = NodeRangeHolder(self.ipam, config.node_name, str(config.node_ip))
+        self.peers = PeerRouteFollower(self.ipam, config.node_name, self._sync_peer_routes)
+        self.service = CniService(
+            ServiceSettings(config.node_name, config.spool_dir, mtu),
+            self.ipam,
+            self.holder,
+            self.metrics,
+            ipamd_reachable=lambda: self.peers.connected,
+        )
+        self.handler = InvocationHandler(self.service, self.metrics)
+        self.mtu = mtu
+        self.reconciled = False
+        self._stop = asyncio.Event()
+
+    def readiness(self) -> tuple[bool, str]:
+        node_range = self.holder.current
+        if node_range is None:
+            return False, "fenced: no pod range held"
+        if not self.reconciled:
+            return False, "reconciling"
+        if not self.peers.synced.is_set():
+            return False, "waiting for peer ranges"
+        return True, f"ready: {node_range.cidr}"
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        cni_server, health = await start_cni_server(self.config.socket_path, self.handler)
+        http = await start_http(
+            build_app(self.metrics, self.readiness), self.config.http_host, self.config.http_port
+        )
+        self.holder.on_change(self._on_range_change)
+        await dataplane.enable_ipv4_forwarding()
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            node_range = await self.holder.acquire_until_held(self._stop)
+            if node_range is not None:
+                await self.service.reconcile()
+                await self._replay_spool()
+                self.reconciled = True
+                tasks = [
+                    asyncio.create_task(self.holder.keep_alive(self._stop)),
+                    asyncio.create_task(self.peers.run(self._stop)),
+                    asyncio.create_task(self._retry_spool_periodically()),
+                ]
+                await health.set(SERVICE_NAME, health_serving())
+                log_event(
+                    logger,
+                    "ready",
+                    cidr=str(node_range.cidr),
+                    socket=str(self.config.socket_path),
+                    mtu=self.mtu,
+                )
+                await self._stop.wait()
+        finally:
+            log_event(logger, "stopping")
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await cni_server.stop(grace=2)
+            await http.cleanup()
+            await self.ipam.close()
+            if self.config.remove_conf_on_exit:
+                conflist.remove(self.config.conflist_path)
+            self.config.socket_path.unlink(missing_ok=True)
+
+    async def _on_range_change(self, node_range: NodeRange | None) -> None:
+        self.metrics.range_held.set(1 if node_range else 0)
+        if node_range is None:
+            return
+        written = conflist.write_if_changed(
+            self.config.conflist_path,
+            conflist.render_conflist(
+                self.config.socket_path, self.config.spool_dir, str(node_range.cidr), self.mtu
+            ),
+        )
+        if written:
+            log_event(logger, "conflist_written", path=str(self.config.conflist_path))
+        await dataplane.apply_masquerade(
+            node_range.cluster_cidr, node_range.cidr, self.config.masquerade
+        )
+
+    async def _sync_peer_routes(
+        self, desired: Mapping[IPv4Network, IPv4Address]
+    ) -> dataplane.RouteDiff:
+        diff = await dataplane.sync_peer_routes(desired)
+        self.metrics.peer_routes.set(len(desired))
+        return diff
+
+    async def _replay_spool(self) -> int:
+        replayed = 0
+        for spooled in load_spooled(self.config.spool_dir):
+            invocation = cni_pb2.CniInvocation.FromString(spooled.message_bytes)
+            invocation.replayed = True
+            outcome = await self.handler(invocation)
+            if outcome.exit_code == 0:
+                discard(spooled)
+                replayed += 1
+                self.metrics.spooled_dels_replayed.inc()
+        if replayed:
+            log_event(logger, "spool_replayed", count=replayed)
+        return replayed
+
+    async def _retry_spool_periodically(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await asyncio.wait_for(self._stop.wait(), SPOOL_RETRY_SECONDS)
+            except TimeoutError:
+                await self._replay_spool()
+
+
+def health_serving() -> int:
+    from grpc_health.v1 import health_pb2
+
+    return int(health_pb2.HealthCheckResponse.SERVING)
+
+
+def ensure_dirs(config: AgentConfig) -> None:
+    Path(config.spool_dir).mkdir(parents=True, exist_ok=True, mode=0o700)

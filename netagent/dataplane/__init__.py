@@ -1,0 +1,75 @@
+"""The agent's kernel side: pod veths, peer routes, masquerade (pyroute2, nft).
+
+Every function works on the node namespace (the namespace of the calling
+thread: the agent runs inside its node's namespace) and on pod namespaces
+given by path (/run/netns/x, /proc/<pid>/ns/net, ...). None of them forks for
+netlink. Each takes an optional DataplaneConfig (timeouts, route protocol,
+nft table name).
+"""
+
+from netagent.dataplane.attach import attach, ensure_can_attach
+from netagent.dataplane.config import DEFAULT_CONFIG, DataplaneConfig
+from netagent.dataplane.detach import detach
+from netagent.dataplane.errors import (
+    AttachmentMismatch,
+    DataplaneError,
+    DataplaneTimeout,
+    InterfaceExists,
+    InvalidPodNetworkSpec,
+    NetlinkOperationFailed,
+    NetnsNotFound,
+    NftablesFailed,
+    NotANetns,
+    PeerRouteSyncFailed,
+)
+from netagent.dataplane.host_veths import list_host_veths
+from netagent.dataplane.inspection import inspect_attachment, verify
+from netagent.dataplane.masquerade import apply_masquerade, remove_masquerade
+from netagent.dataplane.model import (
+    Attachment,
+    HostVeth,
+    InterfaceState,
+    ObservedAttachment,
+    PodNetworkSpec,
+    RouteState,
+)
+from netagent.dataplane.naming import host_veth_name
+from netagent.dataplane.node_settings import default_route_mtu, enable_ipv4_forwarding
+from netagent.dataplane.peer_routes import sync_peer_routes
+from netagent.dataplane.route_diff import PeerRoute, RouteDiff, diff_peer_routes
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "Attachment",
+    "AttachmentMismatch",
+    "DataplaneConfig",
+    "DataplaneError",
+    "DataplaneTimeout",
+    "HostVeth",
+    "InterfaceExists",
+    "InterfaceState",
+    "InvalidPodNetworkSpec",
+    "NetlinkOperationFailed",
+    "NetnsNotFound",
+    "NftablesFailed",
+    "NotANetns",
+    "ObservedAttachment",
+    "PeerRoute",
+    "PeerRouteSyncFailed",
+    "PodNetworkSpec",
+    "RouteDiff",
+    "RouteState",
+    "apply_masquerade",
+    "attach",
+    "default_route_mtu",
+    "detach",
+    "diff_peer_routes",
+    "enable_ipv4_forwarding",
+    "ensure_can_attach",
+    "host_veth_name",
+    "inspect_attachment",
+    "list_host_veths",
+    "remove_masquerade",
+    "sync_peer_routes",
+    "verify",
+]

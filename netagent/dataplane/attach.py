@@ -1,0 +1,174 @@
+"""ADD: build one pod's veth pair in the reference ptp layout, all or nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from ipaddress import IPv4Interface, IPv4Network
+
+from netagent.dataplane.config import DEFAULT_CONFIG, DataplaneConfig
+from netagent.dataplane.errors import (
+    DataplaneError,
+    DataplaneTimeout,
+    InterfaceExists,
+    NetlinkOperationFailed,
+)
+from netagent.dataplane.model import (
+    SCOPE_HOST,
+    SCOPE_LINK,
+    SCOPE_UNIVERSE,
+    Attachment,
+    PodNetworkSpec,
+)
+from netagent.dataplane.namespaces import open_pod_netns
+from netagent.dataplane.rtnl import (
+    PROTO_BOOT,
+    LinkInfo,
+    Rtnl,
+    node_rtnl,
+    pod_rtnl,
+)
+
+log = logging.getLogger(__name__)
+
+_DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
+
+
+async def ensure_can_attach(
+    netns: str | os.PathLike[str], ifname: str, config: DataplaneConfig = DEFAULT_CONFIG
+) -> None:
+    """Cheap pre-check before allocating an address: the same refusals attach() makes.
+
+    Raises NetnsNotFound, NotANetns, or InterfaceExists when ifname exists in netns.
+    """
+    path = os.fspath(netns)
+    with open_pod_netns(path) as netns_fd:
+        try:
+            async with asyncio.timeout(config.netlink_timeout), pod_rtnl(netns_fd, path) as pod:
+                if await pod.link(ifname) is not None:
+                    raise InterfaceExists(ifname, f"netns {path}")
+        except TimeoutError:
+            raise DataplaneTimeout(f"looking for {ifname} in {path} timed out") from None
+
+
+async def attach(spec: PodNetworkSpec, config: DataplaneConfig = DEFAULT_CONFIG) -> Attachment:
+    """Creates the veth pair and configures both ends.
+
+    Raises InterfaceExists (nothing changed) when spec.ifname exists in the pod
+    netns or the host veth exists; NetnsNotFound / NotANetns for a bad netns
+    path; any other failure deletes the veth pair before raising.
+    """
+    netns_path = str(spec.netns)
+    with open_pod_netns(netns_path) as netns_fd:
+        phase = "checking"
+        try:
+            async with asyncio.timeout(config.netlink_timeout):
+                async with node_rtnl() as node, pod_rtnl(netns_fd, netns_path) as pod:
+                    if await pod.link(spec.ifname) is not None:
+                        raise InterfaceExists(spec.ifname, f"netns {netns_path}")
+                    if await node.link(spec.host_ifname) is not None:
+                        raise InterfaceExists(spec.host_ifname, "the node netns")
+                    phase = "creating"
+                    await node.create_veth(spec.host_ifname, spec.ifname, netns_fd, spec.mtu)
+                    phase = "configuring"
+                    attachment = await _configure(spec, node, pod)
+        except BaseException as error:
+            # A refused creation made nothing; an interrupted one may have.
+            refused = phase == "creating" and isinstance(error, NetlinkOperationFailed)
+            if phase == "configuring" or (phase == "creating" and not refused):
+                await _undo(spec, config, error)
+            if isinstance(error, TimeoutError):
+                raise DataplaneTimeout(
+                    f"attach {spec.host_ifname} took longer than {config.netlink_timeout}s"
+                ) from None
+            raise
+    log.info(
+        "pod attached",
+        extra={
+            "container_id": spec.container_id,
+            "netns": netns_path,
+            "ifname": spec.ifname,
+            "host_veth": spec.host_ifname,
+            "pod_address": str(spec.address),
+        },
+    )
+    return attachment
+
+
+async def _required_link(rtnl: Rtnl, name: str) -> LinkInfo:
+    link = await rtnl.link(name)
+    if link is None:
+        raise DataplaneError(f"{name} vanished from {rtnl.where} while being configured")
+    return link
+
+
+async def _configure(spec: PodNetworkSpec, node: Rtnl, pod: Rtnl) -> Attachment:
+    pod_link = await _required_link(pod, spec.ifname)
+    host_link = await _required_link(node, spec.host_ifname)
+    pod_ip = spec.pod_ip
+    gateway = spec.gateway
+
+    # Pod side. The address gets no prefix route: the range is reached via the
+    # gateway, and the gateway through a link-scope host route, as ptp leaves it.
+    await pod.set_up(pod_link.index)
+    await pod.add_address(pod_link.index, spec.address, prefix_route=False)
+    await pod.add_route(
+        IPv4Network(gateway),
+        device_index=pod_link.index,
+        scope=SCOPE_LINK,
+        prefsrc=pod_ip,
+        protocol=PROTO_BOOT,
+    )
+    await pod.add_route(
+        spec.pod_range,
+        device_index=pod_link.index,
+        gateway=gateway,
+        prefsrc=pod_ip,
+        scope=SCOPE_UNIVERSE,
+        protocol=PROTO_BOOT,
+    )
+    await pod.add_route(
+        _DEFAULT_ROUTE,
+        device_index=pod_link.index,
+        gateway=gateway,
+        scope=SCOPE_UNIVERSE,
+        protocol=PROTO_BOOT,
+    )
+
+    # Node side. The pod IP is ipamd's to give: a stale /32 left by a dead pod
+    # is taken over, not failed on.
+    await node.set_up(host_link.index, alias=spec.host_alias)
+    await node.add_address(host_link.index, IPv4Interface(gateway), prefix_route=True)
+    await node.add_route(
+        IPv4Network(pod_ip),
+        device_index=host_link.index,
+        scope=SCOPE_HOST,
+        protocol=PROTO_BOOT,
+        replace=True,
+    )
+    return Attachment(
+        host_ifname=host_link.name,
+        host_mac=host_link.mac,
+        pod_ifname=pod_link.name,
+        pod_mac=pod_link.mac,
+        sandbox=str(spec.netns),
+        mtu=pod_link.mtu,
+    )
+
+
+async def _undo(spec: PodNetworkSpec, config: DataplaneConfig, cause: BaseException) -> None:
+    """Deletes the pair (the host end takes the peer and the /32 route with it)."""
+    try:
+        async with asyncio.timeout(config.undo_timeout), node_rtnl() as node:
+            await node.delete_link(spec.host_ifname)
+    except (DataplaneError, TimeoutError, OSError) as error:
+        log.error(
+            "attach failed and its veth could not be removed",
+            extra={"host_veth": spec.host_ifname, "error": str(error), "cause": str(cause)},
+        )
+    else:
+        log.warning(
+            "attach failed, veth removed",
+            extra={"host_veth": spec.host_ifname, "netns": str(spec.netns), "cause": str(cause)},
+        )

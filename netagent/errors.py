@@ -1,0 +1,34 @@
+"""The agent's exception tree (dataplane errors live in netagent.dataplane.errors).
+
+Translated to CNI error codes in exactly one place: netagent.cni_error_mapping.
+"""
+
+from __future__ import annotations
+
+
+class AgentError(Exception):
+    """Base of everything the agent raises on purpose."""
+
+
+class NodeFenced(AgentError):
+    """The node holds no pod range right now: ADD must be retried later."""
+
+
+class IpamUnavailable(AgentError):
+    """ipamd could not be reached or did not answer in time."""
+
+
+class IpamRangeExhausted(AgentError):
+    """The node's pod range has no free address."""
+
+
+class IpamRangeNotHeld(AgentError):
+    """ipamd says this node does not hold the range it used."""
+
+
+class IpamRejected(AgentError):
+    """ipamd refused the request for another reason."""
+
+
+class CheckMismatch(AgentError):
+    """CHECK found the attachment differs from what ADD made."""

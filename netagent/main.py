@@ -1,0 +1,42 @@
+"""`podnet-agent`: the per-node daemon."""
+
+from __future__ import annotations
+
+import os
+
+# Set before grpc is imported: pyroute2 must never fork helpers inside grpc.aio.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+
+from netagent import dataplane
+from netagent.agent import Agent, ensure_dirs
+from netagent.config import AgentConfig, ConfigError, parse_config
+from netagent.logs import configure_logging
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    try:
+        config = parse_config(argv)
+    except ConfigError as error:
+        print(f"podnet-agent: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(config.log_level)
+    asyncio.run(_serve(config))
+
+
+async def _serve(config: AgentConfig) -> None:
+    ensure_dirs(config)
+    mtu = config.mtu or dataplane.default_route_mtu()
+    agent = Agent(config, mtu)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, agent.stop)
+    await agent.run()
+
+
+if __name__ == "__main__":
+    main()

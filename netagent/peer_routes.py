@@ -1,0 +1,103 @@
+"""Follows ipamd's stream of node ranges and keeps one route per peer range.
+
+The desired set is rebuilt from the stream (snapshot, then changes) and the
+kernel is reconciled against it after every change, so a missed or repeated
+event can never leave a wrong route behind for longer than one pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from netagent.errors import IpamUnavailable
+from netagent.ipam_client import IpamClient, NodeRange, PeerRangeEvent
+from netagent.logs import log_event
+
+logger = logging.getLogger("podnet.agent.peers")
+
+RouteSync = Callable[[Mapping[ipaddress.IPv4Network, ipaddress.IPv4Address]], Awaitable[object]]
+
+
+def apply_event(known: dict[str, NodeRange], event: PeerRangeEvent) -> dict[str, NodeRange]:
+    """Returns the live ranges by node after event (pure)."""
+    if event.kind == "snapshot":
+        return {r.node: r for r in event.ranges}
+    updated = dict(known)
+    for node_range in event.ranges:
+        if event.kind == "added":
+            updated[node_range.node] = node_range
+        elif event.kind == "removed" and (
+            node_range.node in updated and updated[node_range.node].cidr == node_range.cidr
+        ):
+            del updated[node_range.node]
+    return updated
+
+
+def desired_routes(
+    live: Mapping[str, NodeRange], own_node: str
+) -> dict[ipaddress.IPv4Network, ipaddress.IPv4Address]:
+    return {r.cidr: r.node_ip for r in live.values() if r.node != own_node}
+
+
+class PeerRouteFollower:
+    def __init__(self, client: IpamClient, own_node: str, sync: RouteSync) -> None:
+        self._client = client
+        self._own_node = own_node
+        self._sync = sync
+        self._live: dict[str, NodeRange] = {}
+        self._revision = 0
+        self._connected = False
+        self.synced = asyncio.Event()
+
+    @property
+    def connected(self) -> bool:
+        """True while the range stream from ipamd is up (ipamd is reachable)."""
+        return self._connected
+
+    @property
+    def peers(self) -> dict[str, NodeRange]:
+        return {n: r for n, r in self._live.items() if n != self._own_node}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        delay = 0.1
+        while not stop.is_set():
+            try:
+                async for event in self._client.watch_ranges(self._revision, self._opened):
+                    self._live = apply_event(self._live, event)
+                    self._revision = event.revision
+                    await self._reconcile()
+                    delay = 0.1
+            except IpamUnavailable as error:
+                self._connected = False
+                log_event(
+                    logger,
+                    "peer_stream_lost",
+                    logging.WARNING,
+                    error=str(error),
+                    resume_revision=self._revision,
+                )
+            except Exception as error:
+                self._connected = False
+                log_event(logger, "peer_sync_failed", logging.ERROR, error=repr(error))
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+            except TimeoutError:
+                delay = min(delay * 2, 2.0)
+
+    def _opened(self) -> None:
+        self._connected = True
+
+    async def _reconcile(self) -> None:
+        desired = desired_routes(self._live, self._own_node)
+        diff = await self._sync(desired)
+        log_event(
+            logger,
+            "peer_routes_synced",
+            revision=self._revision,
+            peers=len(desired),
+            diff=str(diff),
+        )
+        self.synced.set()

@@ -1,0 +1,37 @@
+"""Reads ipamd's records from inside the node namespace with grpcurl, as an operator would."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+from tests.e2e.single_node import IPAMD_PORT, VENV_BIN
+
+
+def grpcurl(netns: str, method: str, body: dict[str, Any]) -> dict[str, Any]:
+    done = subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            netns,
+            str(VENV_BIN / "grpcurl"),
+            "-plaintext",
+            "-d",
+            json.dumps(body),
+            f"127.0.0.1:{IPAMD_PORT}",
+            method,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=20,
+    )
+    parsed: dict[str, Any] = json.loads(done.stdout or "{}")
+    return parsed
+
+
+def allocations(netns: str, node: str) -> dict[tuple[str, str], str]:
+    reply = grpcurl(netns, "podnet.v1.Ipam/ListAllocations", {"node": node})
+    return {(a["container_id"], a["ifname"]): a["address"] for a in reply.get("allocations", [])}
