@@ -6,8 +6,8 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv4Network
-from pathlib import Path
 
+from grpc_health.v1 import health_pb2
 from podnet.v1 import cni_pb2
 
 from cni_shim.spool import discard, load_spooled
@@ -73,13 +73,14 @@ class Agent:
             if node_range is not None:
                 await self.service.reconcile()
                 await self._replay_spool()
+                self.service.start_serving_adds()
                 self.reconciled = True
                 tasks = [
                     asyncio.create_task(self.holder.keep_alive(self._stop)),
                     asyncio.create_task(self.peers.run(self._stop)),
                     asyncio.create_task(self._retry_spool_periodically()),
                 ]
-                await health.set(SERVICE_NAME, health_serving())
+                await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
                 log_event(
                     logger,
                     "ready",
@@ -143,13 +144,3 @@ class Agent:
                 await asyncio.wait_for(self._stop.wait(), SPOOL_RETRY_SECONDS)
             except TimeoutError:
                 await self._replay_spool()
-
-
-def health_serving() -> int:
-    from grpc_health.v1 import health_pb2
-
-    return int(health_pb2.HealthCheckResponse.SERVING)
-
-
-def ensure_dirs(config: AgentConfig) -> None:
-    Path(config.spool_dir).mkdir(parents=True, exist_ok=True, mode=0o700)

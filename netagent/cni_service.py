@@ -21,7 +21,7 @@ from netagent import dataplane
 from netagent.attachments import AttachmentLocks
 from netagent.cni.request import CniRequest
 from netagent.cni.result import AddResult, parse_prev_result, pod_attachment_result
-from netagent.errors import CheckMismatch, IpamUnavailable
+from netagent.errors import CheckMismatch, IpamUnavailable, NodeFenced
 from netagent.ipam_client import IpamClient, NodeRange, PodAddress
 from netagent.logs import log_event
 from netagent.metrics import AgentMetrics
@@ -52,8 +52,15 @@ class CniService:
         self._holder = holder
         self._metrics = metrics
         self._locks = AttachmentLocks()
+        self._serving_adds = False
+
+    def start_serving_adds(self) -> None:
+        """Called once the kernel is reconciled with ipamd: until then ADD is fenced."""
+        self._serving_adds = True
 
     async def add(self, request: CniRequest) -> AddResult:
+        if not self._serving_adds:
+            raise NodeFenced("the agent is still reconciling after start; try again later")
         node_range = self._holder.require()
         async with self._locks.hold(request.container_id, request.ifname):
             await dataplane.ensure_can_attach(Path(request.netns), request.ifname)

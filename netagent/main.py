@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from netagent import dataplane
-from netagent.agent import Agent, ensure_dirs
+from netagent.agent import Agent
 from netagent.config import AgentConfig, ConfigError, parse_config
 from netagent.logs import configure_logging
 
@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 async def _serve(config: AgentConfig) -> None:
-    ensure_dirs(config)
+    config.spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     mtu = config.mtu or dataplane.default_route_mtu()
     agent = Agent(config, mtu)
     loop = asyncio.get_running_loop()
