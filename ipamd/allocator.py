@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 from dataclasses import dataclass
 
 from ipamd.addressing import address_at, gateway_of, is_node_range_of, parse_network
@@ -20,7 +21,8 @@ from ipamd.errors import (
 )
 from ipamd.indexes import AddressIndex, ClaimIndex
 from ipamd.records import Attachment, IpRecord, PodRef
-from ipamd.store import ClaimOutcome, EtcdStore, NodeState, ReserveOutcome
+from ipamd.reservation_batcher import ReservationBatcher
+from ipamd.store import ClaimOutcome, EtcdStore, NodeState, Reservation, ReserveOutcome
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +51,13 @@ class PodAttachment:
     pod: PodRef
 
 
+_SLASH_OR_SPACE = re.compile(r"[/\s]")
+
+
 def _require_name(what: str, value: str) -> None:
     if not value:
         raise InvalidRequest(f"{what} must not be empty")
-    if "/" in value or any(ch.isspace() for ch in value):
+    if _SLASH_OR_SPACE.search(value):
         raise InvalidRequest(f"{what} {value!r} must not contain '/' or whitespace")
 
 
@@ -64,8 +69,11 @@ class Allocator:
         lease_ttl: int,
         claims: ClaimIndex,
         addresses: AddressIndex,
+        reserver: ReservationBatcher,
     ) -> None:
         self._store = store
+        self._reserver = reserver
+        self._valid_ranges: dict[str, ipaddress.IPv4Network] = {}
         self._cluster = cluster
         self._lease_ttl = lease_ttl
         self._claims = claims
@@ -83,6 +91,10 @@ class Allocator:
         )
 
     def _node_range(self, cidr: str) -> ipaddress.IPv4Network:
+        """The node range cidr names; InvalidRequest unless it is one of the cluster's."""
+        known = self._valid_ranges.get(cidr)
+        if known is not None:
+            return known
         try:
             node_range = parse_network(cidr)
         except ValueError as error:
@@ -94,6 +106,7 @@ class Allocator:
                 f"cidr {cidr} is not a /{self._cluster.node_prefix_length} node range of "
                 f"{self._cluster.cluster_cidr}"
             )
+        self._valid_ranges[cidr] = node_range
         return node_range
 
     async def _revoke_quietly(self, lease: int) -> None:
@@ -194,7 +207,7 @@ class Allocator:
                 return await self._existing_or_exhausted(node_range, record)
             address = address_at(node_range, offset)
             try:
-                result = await self._store.reserve_address(node_range, address, record)
+                result = await self._reserver.reserve(Reservation(node_range, address, record))
             except BaseException:
                 pool.give_back(offset)
                 raise

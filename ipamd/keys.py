@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 
+# Both run for every allocation and every watched change; a cluster has few node ranges.
+_RANGE_CACHE_SIZE = 1 << 16
 
+
+@functools.lru_cache(maxsize=_RANGE_CACHE_SIZE)
 def range_id(node_range: ipaddress.IPv4Network) -> str:
     """'10.244.1.0/24' -> '10.244.1.0-24' (a key segment without '/')."""
     return f"{node_range.network_address}-{node_range.prefixlen}"
 
 
+@functools.lru_cache(maxsize=_RANGE_CACHE_SIZE)
 def range_from_id(text: str) -> ipaddress.IPv4Network:
     address, _, length = text.partition("-")
     return ipaddress.IPv4Network(f"{address}/{length}")

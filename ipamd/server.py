@@ -23,6 +23,7 @@ from ipamd.indexes import AddressIndex, ClaimIndex, PrefixMirror, StoreHealth
 from ipamd.keys import KeyLayout
 from ipamd.reclaimer import Reclaimer
 from ipamd.records import StoredClusterConfig
+from ipamd.reservation_batcher import ReservationBatcher
 from ipamd.servicer import IpamServicer
 from ipamd.store import EtcdStore
 
@@ -78,6 +79,7 @@ async def serve(
     listening when the configuration cannot work."""
     connection = EtcdConnection(config.etcd_endpoints, config.etcd_timeout)
     tasks: list[asyncio.Task[None]] = []
+    closers: list[Callable[[], Awaitable[None]]] = []
     try:
         keys = KeyLayout(config.etcd_prefix)
         store = EtcdStore(connection, keys)
@@ -106,7 +108,11 @@ async def serve(
         reclaimer = Reclaimer(store, config.quarantine_seconds, config.reconcile_interval)
         tasks.append(asyncio.create_task(reclaimer.run(), name="reclaimer"))
 
-        allocator = Allocator(store, config.cluster, config.node_lease_ttl, claims, addresses)
+        reserver = ReservationBatcher(store)
+        closers.append(reserver.close)
+        allocator = Allocator(
+            store, config.cluster, config.node_lease_ttl, claims, addresses, reserver
+        )
         server = grpc.aio.server()
         ipam_pb2_grpc.add_IpamServicer_to_server(
             IpamServicer(allocator, store, str(config.cluster.cluster_cidr), config.node_lease_ttl),
@@ -132,6 +138,8 @@ async def serve(
         await health_servicer.enter_graceful_shutdown()
         await server.stop(SHUTDOWN_GRACE_SECONDS)
     finally:
+        for close in closers:
+            await close()
         for task in tasks:
             task.cancel()
         for task in tasks:

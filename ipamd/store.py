@@ -133,6 +133,15 @@ class ReserveResult:
 
 
 @dataclass(frozen=True)
+class Reservation:
+    """One wanted pod address: the ip record and attachment to create if both are absent."""
+
+    node_range: ipaddress.IPv4Network
+    address: ipaddress.IPv4Address
+    record: IpRecord
+
+
+@dataclass(frozen=True)
 class AttachmentLookup:
     attachment: Attachment | None
     claim_holder: str | None
@@ -342,37 +351,64 @@ class EtcdStore:
 
     # --- pod addresses -------------------------------------------------------------
 
-    async def reserve_address(
-        self,
-        node_range: ipaddress.IPv4Network,
-        address: ipaddress.IPv4Address,
-        record: IpRecord,
-    ) -> ReserveResult:
-        """One txn: ip record + attachment, if both absent and the range is the node's."""
-        ip_key = self.keys.ip(node_range, address)
-        attachment_key = self.keys.attachment(node_range, record.container_id, record.ifname)
-        claim_key = self.keys.claim(node_range)
-        attachment = Attachment(str(address), str(node_range), record.node)
-        reply = await self._etcd.txn(
-            [
-                _absent(ip_key),
-                _absent(attachment_key),
-                _value_is(claim_key, RangeClaim(record.node).encode()),
-            ],
-            [_put(ip_key, record.encode()), _put(attachment_key, attachment.encode())],
-            [_get(attachment_key), _get(claim_key)],
-        )
-        if reply.succeeded:
-            return ReserveResult(ReserveOutcome.RESERVED)
-        existing_kv = _first_kv(reply.responses[0])
-        if existing_kv is not None:
-            return ReserveResult(
-                ReserveOutcome.ATTACHMENT_EXISTS, Attachment.decode(existing_kv.value)
+    async def reserve_addresses(
+        self, reservations: Sequence[Reservation]
+    ) -> list[ReserveResult | None]:
+        """One txn for several reservations: every ip record and attachment is created only if
+        all are absent and every range claim names its caller. If any compare fails, nothing
+        is written and the same round trip reads every key involved at that revision, which
+        decides each reservation that could not have succeeded; the others get None (not
+        decided: submit them again). At least one reservation is decided per failed call.
+
+        Attachment keys and addresses must be distinct within one call; together with one
+        claim compare per (range, node) that keeps a call within 3 * len(reservations)
+        compares and reads (etcd allows 128 of each per txn by default)."""
+        keys = self.keys
+        ip_keys = [keys.ip(r.node_range, r.address) for r in reservations]
+        attachment_keys = [
+            keys.attachment(r.node_range, r.record.container_id, r.record.ifname)
+            for r in reservations
+        ]
+        claim_pairs = dict.fromkeys((keys.claim(r.node_range), r.record.node) for r in reservations)
+        claim_keys = list(dict.fromkeys(claim_key for claim_key, _ in claim_pairs))
+        compares = [_value_is(key, RangeClaim(node).encode()) for key, node in claim_pairs]
+        puts = []
+        for reservation, ip_key, attachment_key in zip(
+            reservations, ip_keys, attachment_keys, strict=True
+        ):
+            compares += [_absent(ip_key), _absent(attachment_key)]
+            attachment = Attachment(
+                str(reservation.address), str(reservation.node_range), reservation.record.node
             )
-        claim_kv = _first_kv(reply.responses[1])
-        if claim_kv is None or RangeClaim.decode(claim_kv.value).node != record.node:
-            return ReserveResult(ReserveOutcome.RANGE_NOT_HELD)
-        return ReserveResult(ReserveOutcome.ADDRESS_TAKEN)
+            puts += [
+                _put(ip_key, reservation.record.encode()),
+                _put(attachment_key, attachment.encode()),
+            ]
+        reads = [_get(key) for key in (*ip_keys, *attachment_keys, *claim_keys)]
+        reply = await self._etcd.txn(compares, puts, reads)
+        if reply.succeeded:
+            return [ReserveResult(ReserveOutcome.RESERVED) for _ in reservations]
+        found = [_first_kv(response) for response in reply.responses]
+        count = len(reservations)
+        ip_found, attachment_found = found[:count], found[count : 2 * count]
+        holders = {
+            key: RangeClaim.decode(kv.value).node if kv is not None else None
+            for key, kv in zip(claim_keys, found[2 * count :], strict=True)
+        }
+        results: list[ReserveResult | None] = []
+        for reservation, ip_kv, attachment_kv in zip(
+            reservations, ip_found, attachment_found, strict=True
+        ):
+            if attachment_kv is not None:
+                existing = Attachment.decode(attachment_kv.value)
+                results.append(ReserveResult(ReserveOutcome.ATTACHMENT_EXISTS, existing))
+            elif holders[keys.claim(reservation.node_range)] != reservation.record.node:
+                results.append(ReserveResult(ReserveOutcome.RANGE_NOT_HELD))
+            elif ip_kv is not None:
+                results.append(ReserveResult(ReserveOutcome.ADDRESS_TAKEN))
+            else:
+                results.append(None)
+        return results
 
     async def lookup_attachment(
         self, node_range: ipaddress.IPv4Network, container_id: str, ifname: str
