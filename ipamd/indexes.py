@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import random
 from collections.abc import Callable, Iterator, Sequence
 
 from ipamd.address_pool import AddressPool
@@ -80,18 +79,16 @@ class PrefixMirror:
 class AddressIndex:
     """Per node range: which pod addresses are taken, and the next-fit order of the rest."""
 
-    def __init__(self, keys: KeyLayout, seed: int | None = None) -> None:
+    def __init__(self, keys: KeyLayout) -> None:
         self._keys = keys
-        self._random = random.Random(seed)
         self._pools: dict[ipaddress.IPv4Network, AddressPool] = {}
 
     def pool(self, node_range: ipaddress.IPv4Network) -> AddressPool:
         pool = self._pools.get(node_range)
         if pool is None:
-            offsets = pod_host_offsets(node_range)
-            # Replicas start their first pass at different places so they rarely race.
-            start = self._random.randrange(len(offsets)) if len(offsets) else 0
-            pool = self._pools[node_range] = AddressPool(offsets, start)
+            # Every replica starts at the range's first pod address (.2, as host-local
+            # does); a race between replicas costs one retried transaction, not a duplicate.
+            pool = self._pools[node_range] = AddressPool(pod_host_offsets(node_range))
         return pool
 
     def reset(self) -> None:

@@ -63,6 +63,7 @@ def test_add_check_del_in_every_version(
     node_range = ipaddress.IPv4Network(node.conflist["plugins"][0]["nodeRange"])
     assert address.ip in node_range and address.network == node_range
     assert ip["gateway"] == str(node_range.network_address + 1)
+    assert address.ip == node_range.network_address + 2, "first pod gets .2, like host-local"
 
     pod_addrs = ns_json(pod, "addr", "show", "eth0")[0]
     assert pod_addrs["address"] == pod_iface["mac"]
