@@ -1,0 +1,1 @@
+"""podnet-churn: a pod-churn load tester for CNI plugin chains (podnet and reference)."""
