@@ -43,6 +43,12 @@ def to_cni_error(error: Exception, command: str) -> CniError:
         return CniError(
             ErrorCode.DATAPLANE_ERROR, "interface already exists in the pod", str(error)
         )
+    if isinstance(error, dp.HostPortTaken):
+        return CniError(
+            ErrorCode.DATAPLANE_ERROR,
+            "a requested host port is already in use on this node",
+            str(error),
+        )
     if isinstance(error, dp.DataplaneError):
         return CniError(ErrorCode.DATAPLANE_ERROR, "network setup failed", str(error))
     return CniError(ErrorCode.DATAPLANE_ERROR, "internal error", repr(error))

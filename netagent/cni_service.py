@@ -19,9 +19,11 @@ from cni_shim.spool import spool_del
 from cni_shim.wire import Invocation
 from netagent import dataplane
 from netagent.attachments import AttachmentLocks
+from netagent.cni.port_mappings import parse_port_mappings
 from netagent.cni.request import CniRequest
 from netagent.cni.result import AddResult, parse_prev_result, pod_attachment_result
 from netagent.errors import CheckMismatch, IpamUnavailable, NodeFenced
+from netagent.host_ports import HostPortKeeper
 from netagent.ipam_client import IpamClient, NodeRange, PodAddress
 from netagent.logs import log_event
 from netagent.metrics import AgentMetrics
@@ -52,6 +54,7 @@ class CniService:
         self._holder = holder
         self._metrics = metrics
         self._locks = AttachmentLocks()
+        self._host_ports = HostPortKeeper()
         self._serving_adds = False
 
     def start_serving_adds(self) -> None:
@@ -62,7 +65,9 @@ class CniService:
         if not self._serving_adds:
             raise NodeFenced("the agent is still reconciling after start; try again later")
         node_range = self._holder.require()
-        async with self._locks.hold(request.container_id, request.ifname):
+        port_mappings = parse_port_mappings(request.config.runtime_config)
+        key = (request.container_id, request.ifname)
+        async with self._locks.hold(*key):
             await dataplane.ensure_can_attach(Path(request.netns), request.ifname)
             pod = ipam_pb2.PodRef(
                 k8s_namespace=request.pod.namespace,
@@ -72,8 +77,14 @@ class CniService:
             allocation = await self._ipam.allocate(
                 node_range, request.container_id, request.ifname, pod
             )
+            spec = self._spec(request, allocation, node_range)
             try:
-                attachment = await dataplane.attach(self._spec(request, allocation, node_range))
+                attachment = await dataplane.attach(spec)
+                try:
+                    await self._host_ports.add(key, allocation.address.ip, port_mappings)
+                except BaseException:
+                    await dataplane.detach(spec.host_ifname, spec.netns, spec.ifname)
+                    raise
             except BaseException:
                 await self._release_quietly(request.container_id, request.ifname)
                 raise
@@ -96,6 +107,7 @@ class CniService:
         host_veth = dataplane.host_veth_name(request.container_id, request.ifname)
         async with self._locks.hold(request.container_id, request.ifname):
             netns = Path(request.netns) if request.netns else None
+            await self._host_ports.remove((request.container_id, request.ifname))
             await dataplane.detach(host_veth, netns, request.ifname)
             try:
                 released = await self._ipam.release(
@@ -136,6 +148,11 @@ class CniService:
         pod_interface = expected.interface_named(request.ifname)
         spec = self._spec(request, record, node_range)
         await dataplane.verify(spec, pod_interface.mac if pod_interface else "")
+        await self._host_ports.verify(
+            (request.container_id, request.ifname),
+            record.address.ip,
+            parse_port_mappings(request.config.runtime_config),
+        )
 
     async def gc(self, request: CniRequest) -> None:
         """Releases this node's allocations and veths not among the valid attachments."""
@@ -148,6 +165,7 @@ class CniService:
                 continue
             try:
                 async with self._locks.hold(*key):
+                    await self._host_ports.remove(key)
                     await dataplane.detach(dataplane.host_veth_name(*key), None, allocation.ifname)
                     await self._ipam.release(self._settings.node_name, *key)
                 self._metrics.allocations_in_use.dec()
@@ -175,6 +193,7 @@ class CniService:
     async def reconcile(self) -> None:
         """On start: remove veths with no allocation, release allocations with no veth."""
         allocations = await self._ipam.list_allocations(self._settings.node_name)
+        await self._host_ports.load({a.address.ip: (a.container_id, a.ifname) for a in allocations})
         expected = {dataplane.host_veth_name(a.container_id, a.ifname): a for a in allocations}
         present = {veth.name for veth in await dataplane.list_host_veths()}
         for name in present - expected.keys():

@@ -1,4 +1,4 @@
-"""The CNI conflist the agent publishes for runtimes: podnet, then portmap.
+"""The CNI conflist the agent publishes for runtimes: podnet alone, with host ports.
 
 Written atomically (temp file + rename) and only when its content changes,
 so runtimes watching the directory never read a half-written file.
@@ -31,8 +31,9 @@ def render_conflist(
                 "spoolDir": str(spool_dir),
                 "mtu": mtu,
                 "nodeRange": node_range,
+                # Host ports are done by the agent itself (nftables maps), not portmap.
+                "capabilities": {"portMappings": True},
             },
-            {"type": "portmap", "capabilities": {"portMappings": True}},
         ],
     }
 

@@ -14,6 +14,7 @@ from netagent.dataplane.errors import (
     AttachmentMismatch,
     DataplaneError,
     DataplaneTimeout,
+    HostPortTaken,
     InterfaceExists,
     InvalidPodNetworkSpec,
     NetlinkOperationFailed,
@@ -21,6 +22,13 @@ from netagent.dataplane.errors import (
     NftablesFailed,
     NotANetns,
     PeerRouteSyncFailed,
+)
+from netagent.dataplane.host_port_rules import HostPortRule
+from netagent.dataplane.host_ports import (
+    add_host_ports,
+    ensure_host_port_table,
+    list_host_ports,
+    remove_host_ports,
 )
 from netagent.dataplane.host_veths import list_host_veths
 from netagent.dataplane.inspection import inspect_attachment, verify
@@ -45,6 +53,8 @@ __all__ = [
     "DataplaneConfig",
     "DataplaneError",
     "DataplaneTimeout",
+    "HostPortRule",
+    "HostPortTaken",
     "HostVeth",
     "InterfaceExists",
     "InterfaceState",
@@ -59,6 +69,7 @@ __all__ = [
     "PodNetworkSpec",
     "RouteDiff",
     "RouteState",
+    "add_host_ports",
     "apply_masquerade",
     "attach",
     "default_route_mtu",
@@ -66,9 +77,12 @@ __all__ = [
     "diff_peer_routes",
     "enable_ipv4_forwarding",
     "ensure_can_attach",
+    "ensure_host_port_table",
     "host_veth_name",
     "inspect_attachment",
+    "list_host_ports",
     "list_host_veths",
+    "remove_host_ports",
     "remove_masquerade",
     "sync_peer_routes",
     "verify",

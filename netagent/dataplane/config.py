@@ -25,6 +25,9 @@ class DataplaneConfig:
     nft_table: str = "podnet"
     """Name of podnet's nftables table (family ip)."""
 
+    host_port_table: str = "podnet-hostports"
+    """Name of the nftables table (family ip) holding the pods' host port mappings."""
+
     nft_binary: str = "nft"
 
 

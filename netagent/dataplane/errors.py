@@ -89,3 +89,7 @@ class NftablesFailed(DataplaneError):
         super().__init__(f"nft exited with {returncode}: {stderr.strip()}")
         self.returncode = returncode
         self.stderr = stderr
+
+
+class HostPortTaken(NftablesFailed):
+    """Another pod on this node already holds one of the requested host ports."""

@@ -39,7 +39,7 @@ def test_churn_on_a_two_node_lab_keeps_every_invariant(lab: LabRunner, tmp_path:
     assert done.returncode == 0, done.stdout + done.stderr
     assert report is not None
     assert report["pods"] == {"total": 32, "completed": 32, "with_errors": 0}
-    assert report["chain"] == ["podnet", "portmap"]
+    assert report["chain"] == ["podnet"]
     assert report["invariants"] == {"checked": True, "violations": []}
     for phase in ("ADD", "DEL", "DEL2"):
         assert report["latency"][phase]["count"] == 32

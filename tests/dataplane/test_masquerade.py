@@ -9,7 +9,7 @@ import pytest
 
 from netagent import dataplane
 from netagent.dataplane import DataplaneConfig, NftablesFailed
-from netagent.dataplane.masquerade import run_nft
+from netagent.dataplane.nft import run_nft
 from netagent.dataplane.masquerade_rules import masquerade_script
 from tests.conftest import NetnsFactory
 from tests.dataplane import kernel_view as kv

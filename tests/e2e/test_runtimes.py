@@ -51,7 +51,8 @@ def test_podnet_then_portmap_chain(node: SingleNode, netns: NetnsFactory) -> Non
     add = node.cni("ADD", "ctr-pm", env_netns, config=podnet_conf)
     assert add.returncode == 0, add.stdout
     portmap_conf = {
-        **conflist["plugins"][1],
+        "type": "portmap",
+        "capabilities": {"portMappings": True},
         "cniVersion": version,
         "name": conflist["name"],
         "prevResult": add.json,

@@ -286,8 +286,8 @@ def test_gc_releases_what_is_not_valid(node: SingleNode, netns: NetnsFactory, ke
 
 def test_conflist_metrics_and_health(node: SingleNode, netns: NetnsFactory) -> None:
     plugins = node.conflist["plugins"]
-    assert [p["type"] for p in plugins] == ["podnet", "portmap"]
-    assert plugins[1]["capabilities"] == {"portMappings": True}
+    assert [p["type"] for p in plugins] == ["podnet"]
+    assert plugins[0]["capabilities"] == {"portMappings": True}
     pod = netns("pod")
     assert node.cni("ADD", "ctr-1", f"/run/netns/{pod}").returncode == 0
     status, body = node.http_get("/metrics")
