@@ -9,8 +9,8 @@ import pytest
 
 from netagent import dataplane
 from netagent.dataplane import DataplaneConfig, NftablesFailed
-from netagent.dataplane.nft import run_nft
 from netagent.dataplane.masquerade_rules import masquerade_script
+from netagent.dataplane.nft import run_nft
 from tests.conftest import NetnsFactory
 from tests.dataplane import kernel_view as kv
 from tests.dataplane.conftest import CLUSTER_CIDR, POD_RANGE, Node, pod_spec
