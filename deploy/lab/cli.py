@@ -18,8 +18,10 @@ from deploy.lab.errors import (
     LabStartError,
     UnknownNodeError,
 )
+from deploy.lab.ipamd_controls import ipamd_restart, ipamd_start, ipamd_stop
 from deploy.lab.jsonlog import configure_logging
 from deploy.lab.layout import LabPaths, LabSettings
+from deploy.lab.node_controls import node_add, node_remove, node_start, node_stop
 from deploy.lab.pods import add_pods, delete_pods
 from deploy.lab.report import matrix_text, node_reports, ping_matrix, show_json, show_text
 from deploy.lab.state import read_lab, read_pods
@@ -79,7 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--node-lease-ttl", type=int, default=30, help="ipamd node lease TTL (default: 30)"
     )
     up.add_argument(
-        "--quarantine", type=int, default=5, help="ipamd address quarantine seconds (default: 5)"
+        "--quarantine",
+        type=int,
+        default=5,
+        help="seconds ipamd keeps a silent node's range and pods before reclaim (default: 5)",
     )
     up.add_argument("--mtu", type=int, help="pod interface MTU passed to the agents")
 
@@ -112,8 +117,84 @@ def build_parser() -> argparse.ArgumentParser:
         help="which daemon (default: agent; ipamd and etcd run on the control-plane)",
     )
 
+    _add_node_commands(commands)
+    _add_ipamd_commands(commands)
     commands.add_parser("down", help="remove everything the lab made (idempotent)")
     return parser
+
+
+def _timeout_flag(parser: argparse.ArgumentParser, default: float, what: str) -> None:
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=default,
+        help=f"seconds to wait {what} (default: {default:g})",
+    )
+
+
+def _add_node_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    node = commands.add_parser("node", help="stop, start, add or remove a node of a running lab")
+    actions = node.add_subparsers(dest="node_command", required=True, metavar="ACTION")
+    stop = actions.add_parser(
+        "stop", help="stop the node's agent with SIGTERM, like a node being shut down"
+    )
+    stop.add_argument("name", metavar="NAME", help="node name, e.g. worker2 or pl-worker2")
+    stop.add_argument("--kill", action="store_true", help="SIGKILL instead, like a crash")
+    start = actions.add_parser(
+        "start", help="start the node's agent again with the same flags and paths"
+    )
+    start.add_argument("name", metavar="NAME", help="node name, e.g. worker2 or pl-worker2")
+    _timeout_flag(start, 30.0, "for the agent's /readyz")
+    add = actions.add_parser(
+        "add",
+        help="a new worker joins: namespace on the bridge with the next IP, agent started; "
+        "waits until it holds a range and every running node routes to every other",
+    )
+    _timeout_flag(add, 60.0, "for the cluster to converge")
+    remove = actions.add_parser(
+        "remove",
+        help="the node leaves: its pods are deleted, its agent stopped, "
+        "its namespace and state removed (ipamd reclaims its range after quarantine)",
+    )
+    remove.add_argument("name", metavar="NAME", help="node name, e.g. worker2 or pl-worker2")
+
+
+def _add_ipamd_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ipamd = commands.add_parser("ipamd", help="stop, start or restart the lab's ipamd")
+    actions = ipamd.add_subparsers(dest="ipamd_command", required=True, metavar="ACTION")
+    stop = actions.add_parser("stop", help="stop ipamd (SIGTERM); agents keep running")
+    stop.add_argument("--kill", action="store_true", help="SIGKILL instead, like a crash")
+    start = actions.add_parser("start", help="start ipamd again with its original flags")
+    _timeout_flag(start, 30.0, "until it serves")
+    restart = actions.add_parser("restart", help="stop, then start; waits until it serves")
+    restart.add_argument(
+        "--kill",
+        action="store_true",
+        help="SIGKILL instead of SIGTERM (no 2 s drain of open streams: a quick crash-restart)",
+    )
+    _timeout_flag(restart, 30.0, "until it serves")
+
+
+def _node(settings: LabSettings, args: argparse.Namespace) -> int:
+    if args.node_command == "stop":
+        node_stop(settings, args.name, args.kill, say)
+    elif args.node_command == "start":
+        node_start(settings, args.name, args.timeout, say)
+    elif args.node_command == "add":
+        node_add(settings, args.timeout, say)
+    else:
+        node_remove(settings, args.name, say)
+    return 0
+
+
+def _ipamd(settings: LabSettings, args: argparse.Namespace) -> int:
+    if args.ipamd_command == "stop":
+        ipamd_stop(settings, args.kill, say)
+    elif args.ipamd_command == "start":
+        ipamd_start(settings, args.timeout, say)
+    else:
+        ipamd_restart(settings, args.kill, args.timeout, say)
+    return 0
 
 
 def _show(settings: LabSettings, as_json: bool) -> int:
@@ -187,6 +268,10 @@ def run(args: argparse.Namespace) -> int:
         return _ping(settings, args.timeout)
     if args.command == "logs":
         return _logs(settings, args.node, args.daemon)
+    if args.command == "node":
+        return _node(settings, args)
+    if args.command == "ipamd":
+        return _ipamd(settings, args)
     lab_down(settings, say)
     return 0
 

@@ -8,23 +8,13 @@ import shutil
 import signal
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.lab.errors import LabStartError
 from deploy.lab.layout import NodePaths
+from deploy.lab.options import DaemonOptions as DaemonOptions
 from deploy.lab.processes import kill_pid, spawn
 from deploy.lab.state import DaemonRecord
-
-
-@dataclass(frozen=True)
-class DaemonOptions:
-    """Knobs `up` passes to ipamd and the agents."""
-
-    node_lease_ttl: int = 30
-    quarantine: int = 5
-    log_level: str = "info"
-    mtu: int | None = None
 
 
 def program_path(name: str) -> str:
@@ -125,3 +115,11 @@ def stop_daemon(record: DaemonRecord, grace: float = 5.0) -> bool:
     while daemon_alive(record) and time.monotonic() < deadline:
         time.sleep(0.02)
     return True
+
+
+def kill_now(record: DaemonRecord, timeout: float = 5.0) -> None:
+    """SIGKILL (a crash, no shutdown path) and wait until it is gone."""
+    kill_pid(record.pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while daemon_alive(record) and time.monotonic() < deadline:
+        time.sleep(0.02)

@@ -25,3 +25,11 @@ class PodError(LabError):
 
 class UnknownNodeError(LabError):
     """A node name that is not part of the lab."""
+
+
+class LabBusyError(LabError):
+    """Another podnet-lab command is changing this lab right now."""
+
+
+class NodeControlError(LabError):
+    """A node or ipamd control cannot be carried out (e.g. the control-plane cannot leave)."""

@@ -86,6 +86,11 @@ class LabPaths:
         return self.state_dir / ".podnet-lab"
 
     @property
+    def lock_file(self) -> Path:
+        """Held by commands that change a running lab (node and ipamd controls)."""
+        return self.state_dir / ".lab.lock"
+
+    @property
     def lab_json(self) -> Path:
         return self.state_dir / "lab.json"
 
@@ -124,16 +129,31 @@ def plan_nodes(settings: LabSettings, count: int) -> tuple[NodePlan, ...]:
         raise ValueError("a lab needs at least one node")
     if count > 200:
         raise ValueError("at most 200 nodes")
-    base = DOCKER_NETWORK.network_address
-    return tuple(
-        NodePlan(
-            role=role_name(index),
-            netns=f"{settings.prefix}{role_name(index)}",
-            ip=str(base + 2 + index),
-            bridge_port=f"veth-n{index}",
-        )
-        for index in range(count)
+    return tuple(plan_node(settings, index) for index in range(count))
+
+
+def plan_node(settings: LabSettings, index: int) -> NodePlan:
+    """Node number index (0 = control-plane) on 172.18.0.(2 + index)."""
+    if not 0 <= index < 200:
+        raise ValueError("node index must be between 0 and 199")
+    return NodePlan(
+        role=role_name(index),
+        netns=f"{settings.prefix}{role_name(index)}",
+        ip=str(DOCKER_NETWORK.network_address + 2 + index),
+        bridge_port=f"veth-n{index}",
     )
+
+
+def role_index(role: str) -> int:
+    """The inverse of role_name: control-plane 0, worker 1, worker2 2, ..."""
+    if role == "control-plane":
+        return 0
+    if role == "worker":
+        return 1
+    match = re.fullmatch(r"worker([2-9]|[1-9]\d+)", role)
+    if match is None:
+        raise ValueError(f"not a lab node role: {role!r}")
+    return int(match.group(1))
 
 
 def gateway_ip() -> str:

@@ -45,6 +45,14 @@ def delete_netns_with_prefix(prefix: str) -> list[str]:
     return removed
 
 
+def pids_in_netns(name: str) -> list[int]:
+    """PIDs of the processes running inside namespace name."""
+    done = subprocess.run(
+        ["ip", "netns", "pids", name], capture_output=True, text=True, check=False, timeout=10
+    )
+    return [int(word) for word in done.stdout.split() if word.isdigit()]
+
+
 def in_netns(netns: str | None, argv: Sequence[str]) -> list[str]:
     """argv wrapped to run inside netns (unchanged for None)."""
     return ["ip", "netns", "exec", netns, *argv] if netns else list(argv)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deploy.lab.options import DaemonOptions
+
 SCHEMA = "podnet-lab/v1"
 
 
@@ -56,6 +58,7 @@ class LabRecord:
     nodes: list[NodeRecord]
     etcd: DaemonRecord | None = None
     ipamd: DaemonRecord | None = None
+    daemon_options: DaemonOptions = field(default_factory=DaemonOptions)
     schema: str = SCHEMA
 
     def node(self, name: str) -> NodeRecord | None:
@@ -114,6 +117,7 @@ def lab_from_json(document: dict[str, Any]) -> LabRecord:
             "nodes": nodes,
             "etcd": _daemon(document.get("etcd")),
             "ipamd": _daemon(document.get("ipamd")),
+            "daemon_options": DaemonOptions.from_json(document.get("daemon_options")),
         }
     )
 

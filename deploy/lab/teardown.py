@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Callable
 
 from deploy.lab.daemons import daemon_alive, stop_daemon
 from deploy.lab.errors import LabError
 from deploy.lab.layout import LabPaths, LabSettings
-from deploy.lab.netns import delete_netns, list_netns
+from deploy.lab.netns import delete_netns, list_netns, pids_in_netns
 from deploy.lab.pods import delete_pods
 from deploy.lab.processes import kill_pid
 from deploy.lab.state import read_lab
-
-
-def _pids_in_netns(name: str) -> list[int]:
-    done = subprocess.run(
-        ["ip", "netns", "pids", name], capture_output=True, text=True, check=False, timeout=10
-    )
-    return [int(word) for word in done.stdout.split() if word.isdigit()]
 
 
 def lab_down(settings: LabSettings, say: Callable[[str], None]) -> None:
@@ -40,7 +32,7 @@ def lab_down(settings: LabSettings, say: Callable[[str], None]) -> None:
 
     namespaces = [name for name in list_netns(settings.prefix) if settings.owns_netns(name)]
     for name in namespaces:
-        for pid in _pids_in_netns(name):
+        for pid in pids_in_netns(name):
             say(f"killing leftover process {pid} in {name}")
             kill_pid(pid, 9)
     for name in namespaces:

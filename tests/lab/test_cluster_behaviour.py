@@ -153,6 +153,9 @@ def test_agent_restart_keeps_its_range_pods_and_conflist(lab: LabRunner) -> None
     add_pod_on(lab, "control-plane", "cp")
     pods_before = {pod["name"]: pod["ip"] for pod in pods_of(lab)}
     assert "6/6 pairs reachable" in lab.ok("ping")
+    for refused in (("node", "remove", "control-plane"), ("node", "stop", "worker9")):
+        done = lab.run(*refused)
+        assert done.returncode == 1 and done.stderr.startswith("podnet-lab: "), done.stderr
     worker = node_of(lab, "worker")
     conflist = Path(worker["conflist"])
     written = conflist.stat()
@@ -163,9 +166,11 @@ def test_agent_restart_keeps_its_range_pods_and_conflist(lab: LabRunner) -> None
     # A crash: the conflist stays, and the pods keep talking without their agent.
     lab.ok("node", "stop", "worker", "--kill")
     assert not pid_alive(worker["agent"]["pid"])
+    assert "not running" in lab.ok("node", "stop", "worker")
     assert conflist.exists()
     assert "6/6 pairs reachable" in lab.ok("ping")
     lab.ok("node", "start", "worker")
+    assert "already running" in lab.ok("node", "start", "worker")
     restarted = node_of(lab, "worker")
     assert restarted["agent"]["pid"] != worker["agent"]["pid"]
     assert restarted["pod_cidr"] == worker["pod_cidr"]
