@@ -113,11 +113,11 @@ async def serve(
         allocator = Allocator(
             store, config.cluster, config.node_lease_ttl, claims, addresses, reserver
         )
-        server = grpc.aio.server()
-        ipam_pb2_grpc.add_IpamServicer_to_server(
-            IpamServicer(allocator, store, str(config.cluster.cluster_cidr), config.node_lease_ttl),
-            server,
+        ipam_servicer = IpamServicer(
+            allocator, store, str(config.cluster.cluster_cidr), config.node_lease_ttl
         )
+        server = grpc.aio.server()
+        ipam_pb2_grpc.add_IpamServicer_to_server(ipam_servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
             (IPAM_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server
@@ -136,6 +136,7 @@ async def serve(
         await stop.wait()
         log.info("stopping", extra={"grace_seconds": SHUTDOWN_GRACE_SECONDS})
         await health_servicer.enter_graceful_shutdown()
+        ipam_servicer.end_streams()
         await server.stop(SHUTDOWN_GRACE_SECONDS)
     finally:
         for close in closers:

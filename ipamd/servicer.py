@@ -3,6 +3,7 @@ exceptions become gRPC status codes."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -96,6 +97,14 @@ class IpamServicer(ipam_pb2_grpc.IpamServicer):
         self._store = store
         self._cluster_cidr = cluster_cidr
         self._lease_ttl = lease_ttl
+        self._shutting_down = asyncio.Event()
+
+    def end_streams(self) -> None:
+        """Ends every open WatchNodeRanges stream (at shutdown: they never end by themselves).
+
+        Clients see the stream end and resume from their last revision, here or elsewhere.
+        """
+        self._shutting_down.set()
 
     async def _answer(
         self, context: Context, method: str, operation: Awaitable[T], **fields: str
@@ -205,7 +214,17 @@ class IpamServicer(ipam_pb2_grpc.IpamServicer):
         self, request: ipam_pb2.WatchNodeRangesRequest, context: Context
     ) -> AsyncIterator[ipam_pb2.NodeRangeEvent]:
         log.info("range watch opened", extra={"resume_revision": request.resume_revision})
-        # Headers now, so a resuming client knows the stream is up before any change arrives.
+        # Headers now, so a resuming client knows the stream is up before any change.
         await context.send_initial_metadata(())
-        async for event in live_range_events(self._store, request.resume_revision):
-            yield self._event_message(event)
+        events = aiter(live_range_events(self._store, request.resume_revision))
+        shutdown = asyncio.ensure_future(self._shutting_down.wait())
+        try:
+            while True:
+                next_event = asyncio.ensure_future(anext(events))
+                await asyncio.wait({next_event, shutdown}, return_when=asyncio.FIRST_COMPLETED)
+                if not next_event.done():
+                    next_event.cancel()
+                    return
+                yield self._event_message(next_event.result())
+        finally:
+            shutdown.cancel()

@@ -71,11 +71,11 @@ class PeerRouteFollower:
                     await self._reconcile()
                     delay = 0.1
             except IpamUnavailable as error:
-                self._connected = False
+                was_connected, self._connected = self._connected, False
                 log_event(
                     logger,
-                    "peer_stream_lost",
-                    logging.WARNING,
+                    "peer_stream_lost" if was_connected else "peer_stream_retry",
+                    logging.WARNING if was_connected else logging.DEBUG,
                     error=str(error),
                     resume_revision=self._revision,
                 )

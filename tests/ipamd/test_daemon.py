@@ -4,6 +4,7 @@ import asyncio
 import time
 from pathlib import Path
 
+import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from podnet.v1 import ipam_pb2
@@ -79,3 +80,14 @@ async def test_survives_an_etcd_restart(ipamd_factory: IpamdFactory, tmp_path: P
         watch.cancel()
     finally:
         etcd.stop()
+
+
+async def test_sigterm_ends_open_range_streams_cleanly(ipamd_factory: IpamdFactory) -> None:
+    """Open WatchNodeRanges streams end with OK at shutdown, not cancelled at the grace deadline."""
+    ipamd = await ipamd_factory.start()
+    watch = ipamd.stub().WatchNodeRanges(ipam_pb2.WatchNodeRangesRequest())
+    assert (await next_event(watch)).WhichOneof("change") == "snapshot"
+    ipamd.process.terminate()
+    assert await asyncio.wait_for(watch.read(), 5) == grpc.aio.EOF
+    assert await watch.code() == grpc.StatusCode.OK
+    assert await asyncio.to_thread(ipamd.process.wait, 10) == 0
