@@ -19,6 +19,7 @@ from deploy.lab.launch import (
     make_node_dirs,
     node_record,
     wait_for_ipamd,
+    wait_range_acquired,
 )
 from deploy.lab.layout import (
     DOCKER_NETWORK,
@@ -30,7 +31,7 @@ from deploy.lab.layout import (
     plan_nodes,
 )
 from deploy.lab.netns import list_netns
-from deploy.lab.state import DaemonRecord, LabRecord, read_lab, write_lab
+from deploy.lab.state import DaemonRecord, LabRecord, NodeRecord, read_lab, write_lab
 
 
 @dataclass(frozen=True)
@@ -126,15 +127,15 @@ def lab_up(settings: LabSettings, options: UpOptions, say: Callable[[str], None]
     wait_for_ipamd(ipamd, min(options.timeout, 30.0))
 
     say(f"starting agents on {', '.join(node.role for node in nodes)}")
-    with_agents = [
-        replace(
-            node,
-            agent=launch_agent(settings, node, ipamd_address(control_plane), options.daemons),
-        )
-        for node in nodes
-    ]
-    lab = replace(lab, nodes=with_agents)
-    write_lab(paths.lab_json, lab)
+    with_agents: list[NodeRecord] = []
+    for node in nodes:
+        # One at a time, each once its range is leased, so ranges follow node order
+        # (control-plane 10.244.0.0/24, worker 10.244.1.0/24, ...) as in kind.
+        agent = launch_agent(settings, node, ipamd_address(control_plane), options.daemons)
+        with_agents.append(replace(node, agent=agent))
+        lab = replace(lab, nodes=[*with_agents, *nodes[len(with_agents) :]])
+        write_lab(paths.lab_json, lab)
+        wait_range_acquired(node.role, agent, min(options.timeout, 30.0))
 
     remaining = max(5.0, options.timeout - (time.monotonic() - started))
     views = wait_converged(lab.nodes, remaining, say)

@@ -113,3 +113,20 @@ def launch_agent(
         node.netns,
         node.http_address,
     )
+
+
+def wait_range_acquired(role: str, agent: DaemonRecord, timeout: float) -> None:
+    """Until the agent has logged that it leased its node range."""
+    log = Path(agent.log)
+    deadline = time.monotonic() + timeout
+    while not json_events(log, "range_acquired"):
+        if not daemon_alive(agent):
+            raise LabStartError(
+                f"agent of {role} exited; its log ({log}) ends with:\n" + log_tail(log)
+            )
+        if time.monotonic() > deadline:
+            raise LabStartError(
+                f"agent of {role} leased no range within {timeout:.0f}s; "
+                f"its log ends with:\n" + log_tail(log)
+            )
+        time.sleep(0.05)

@@ -37,7 +37,8 @@ def test_two_node_lab_runs_pods_like_the_walkthrough(lab: LabRunner) -> None:
     control_plane, worker = lab_json["nodes"]
     assert lab_json["status"] == "ready"
     assert (control_plane["ip"], worker["ip"]) == ("172.18.0.2", "172.18.0.3")
-    assert control_plane["pod_cidr"] != worker["pod_cidr"]
+    # Like kind's: ranges follow node order.
+    assert (control_plane["pod_cidr"], worker["pod_cidr"]) == ("10.244.0.0/24", "10.244.1.0/24")
     assert Path(worker["conflist"]).is_file()
     pids = recorded_pids(lab.state_dir)
     assert len(pids) == 4 and all(pid_alive(pid) for pid in pids)
