@@ -124,7 +124,7 @@ def _spool(
             )
         )
         return 1
-    from cni_shim.spool import spool_del  # only here: pathlib and hashlib are not free
+    from cni_shim.spool import spool_del  # only here: pathlib is not free
 
     try:
         path = spool_del(settings.spool_dir, invocation)

@@ -1,16 +1,19 @@
 """DELs the shim could not deliver, kept on disk until the agent replays them.
 
 One file per (container id, ifname), so a repeated DEL overwrites the earlier
-one. A file holds the CniInvocation protobuf encoding of the DEL exactly as
-the runtime sent it. Written atomically (temp file, fsync, rename, fsync of
-the directory), mode 0600 in a 0700 directory. The agent calls
-load_spooled() when it starts, runs each DEL with replayed=True, then
-discard()s it.
+one: `<hex of container id>-<hex of ifname>.del` (lowercase hex of the UTF-8
+bytes), reversible and never a path, and simple enough for the C shim
+(cni_shim/native) to write the same names. File names are limited to 255
+bytes, so container ids up to 103 bytes can be spooled (runtimes use 64);
+a longer one fails as an I/O error. A file holds the CniInvocation protobuf
+encoding of the DEL exactly as the runtime sent it. Written atomically (temp
+file, fsync, rename, fsync of the directory), mode 0600 in a 0700 directory.
+The agent calls load_spooled() when it starts, runs each DEL with
+replayed=True, then discard()s it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from cni_shim.wire import Invocation, WireError, decode_invocation, encode_invoc
 
 SPOOL_SUFFIX = ".del"
 _TEMP_PREFIX = ".tmp-"
+_HEX_DIGITS = "0123456789abcdef"
 
 
 class SpooledDel:
@@ -39,8 +43,25 @@ class SpooledDel:
 
 
 def spool_file_name(container_id: str, ifname: str) -> str:
-    digest = hashlib.sha256(f"{container_id}\0{ifname}".encode("utf-8", "replace")).hexdigest()
-    return f"{digest[:32]}{SPOOL_SUFFIX}"
+    return f"{_hex(container_id)}-{_hex(ifname)}{SPOOL_SUFFIX}"
+
+
+def attachment_of_spool_file(name: str) -> tuple[str, str]:
+    """(container id, ifname) a spool file name stands for; ValueError if it is not one."""
+    if not name.endswith(SPOOL_SUFFIX) or name.count("-") != 1:
+        raise ValueError(f"{name!r} is not a spool file name")
+    container_hex, ifname_hex = name[: -len(SPOOL_SUFFIX)].split("-")
+    return _unhex(container_hex), _unhex(ifname_hex)
+
+
+def _hex(text: str) -> str:
+    return text.encode("utf-8", "replace").hex()
+
+
+def _unhex(digits: str) -> str:
+    if digits.strip(_HEX_DIGITS):
+        raise ValueError(f"{digits!r} is not lowercase hex")
+    return bytes.fromhex(digits).decode("utf-8")
 
 
 def spool_del(spool_dir: str | Path, invocation: Invocation) -> Path:

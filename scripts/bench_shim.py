@@ -1,11 +1,13 @@
-"""Shim exec-to-result latency: the stdlib transport vs a grpcio client.
+"""Shim exec-to-result latency and CPU: compiled shim vs Python launcher vs grpcio.
 
 Usage: .venv/bin/python scripts/bench_shim.py [runs]
-Starts a stand-in CniAgent server on a temporary unix socket, installs the
-shim into a temporary CNI bin dir, and reports the median wall time of:
-VERSION through the shim, an ADD round trip through the shim, and the same
-round trip made by a minimal grpcio client process (what the shim would cost
-if it used grpcio).
+Starts a stand-in CniAgent server on a temporary unix socket, installs both
+shims (the compiled one and the Python launcher) into temporary CNI bin dirs,
+and reports, over `runs` executions each, the median wall time from exec to
+exit and the median CPU time (user + system, from os.wait4's rusage) of:
+VERSION through each shim, an ADD round trip through each shim, the same
+round trip made by a minimal grpcio client process (what a shim using grpcio
+would cost), and a bare `python -IS -c pass`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 import grpc
 from podnet.v1 import cni_pb2, cni_pb2_grpc
 
-from cni_shim.install import install_shim
+from cni_shim.install import install_native_shim, install_python_launcher
 
 GRPCIO_CLIENT = """
 import sys
@@ -46,15 +48,34 @@ class FixedAgent(cni_pb2_grpc.CniAgentServicer):
         return cni_pb2.CniOutcome(exit_code=0, stdout=b'{"cniVersion":"1.1.0"}')
 
 
-def median_ms(argv: list[str], env: dict[str, str], stdin: bytes, runs: int) -> float:
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        done = subprocess.run(argv, env=env, input=stdin, capture_output=True, check=False)
-        samples.append(time.perf_counter() - started)
-        if done.returncode != 0:
-            raise RuntimeError(f"{argv}: exit {done.returncode}: {done.stdout!r} {done.stderr!r}")
-    return statistics.median(samples) * 1000
+def run_once(argv: list[str], env: dict[str, str], stdin: bytes) -> tuple[float, float]:
+    """(wall seconds from exec to exit, CPU seconds of the child)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+    process.stdin.write(stdin)
+    process.stdin.close()
+    stdout = process.stdout.read()
+    stderr = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    process.stdout.close()
+    process.stderr.close()
+    if process.returncode != 0:
+        raise RuntimeError(f"{argv}: exit {process.returncode}: {stdout!r} {stderr!r}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def measure(argv: list[str], env: dict[str, str], stdin: bytes, runs: int) -> tuple[float, float]:
+    """Median wall ms and median CPU ms over runs."""
+    samples = [run_once(argv, env, stdin) for _ in range(runs)]
+    return (
+        statistics.median(wall for wall, _ in samples) * 1000,
+        statistics.median(cpu for _, cpu in samples) * 1000,
+    )
 
 
 def main() -> None:
@@ -66,7 +87,10 @@ def main() -> None:
         server.add_insecure_port(f"unix:{socket_path}")
         server.start()
         try:
-            shim = install_shim(Path(scratch) / "bin")
+            shims = {
+                "native": install_native_shim(Path(scratch) / "native"),
+                "python": install_python_launcher(Path(scratch) / "python"),
+            }
             config = json.dumps(
                 {"cniVersion": "1.1.0", "name": "podnet", "type": "podnet",
                  "agentSocket": str(socket_path)}
@@ -77,22 +101,25 @@ def main() -> None:
             }  # fmt: skip
             client = Path(scratch) / "grpcio_client.py"
             client.write_text(GRPCIO_CLIENT)
-            results = {
-                "shim VERSION": median_ms(
+            results: dict[str, tuple[float, float]] = {}
+            for kind, shim in shims.items():
+                results[f"{kind} shim VERSION"] = measure(
                     [str(shim)], {**cni, "CNI_COMMAND": "VERSION"}, b"{}", runs
-                ),
-                "shim ADD round trip": median_ms(
+                )
+                results[f"{kind} shim ADD round trip"] = measure(
                     [str(shim)], {**cni, "CNI_COMMAND": "ADD"}, config, runs
-                ),
-                "grpcio client ADD round trip": median_ms(
-                    [sys.executable, str(client), str(socket_path)], dict(os.environ), config, runs
-                ),
-                "bare python -IS": median_ms([sys.executable, "-IS", "-c", "pass"], {}, b"", runs),
-            }
+                )
+            results["grpcio client ADD round trip"] = measure(
+                [sys.executable, str(client), str(socket_path)], dict(os.environ), config, runs
+            )
+            results["bare python -IS -c pass"] = measure(
+                [sys.executable, "-IS", "-c", "pass"], {}, b"", runs
+            )
         finally:
             server.stop(0)
-    for label, value in results.items():
-        print(f"{label:30s} median {value:6.1f} ms over {runs} runs")
+    print(f"{'':32s} {'wall p50 ms':>11s} {'CPU p50 ms':>10s}   ({runs} runs each)")
+    for label, (wall, cpu) in results.items():
+        print(f"{label:32s} {wall:11.2f} {cpu:10.2f}")
 
 
 if __name__ == "__main__":

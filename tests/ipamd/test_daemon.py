@@ -88,6 +88,6 @@ async def test_sigterm_ends_open_range_streams_cleanly(ipamd_factory: IpamdFacto
     watch = ipamd.stub().WatchNodeRanges(ipam_pb2.WatchNodeRangesRequest())
     assert (await next_event(watch)).WhichOneof("change") == "snapshot"
     ipamd.process.terminate()
-    assert await asyncio.wait_for(watch.read(), 5) == grpc.aio.EOF
+    assert await asyncio.wait_for(watch.read(), 5) is grpc.aio.EOF  # type: ignore[attr-defined]
     assert await watch.code() == grpc.StatusCode.OK
     assert await asyncio.to_thread(ipamd.process.wait, 10) == 0

@@ -16,13 +16,28 @@ import grpc
 import pytest
 from podnet.v1 import cni_pb2, cni_pb2_grpc
 
-from cni_shim.install import install_shim
+from cni_shim.install import install_native_shim, install_python_launcher
+
+SHIM_KINDS = ("native", "python")
 
 
 @pytest.fixture(scope="session")
-def shim(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real executable, written by install.py into a CNI bin dir."""
-    return install_shim(tmp_path_factory.mktemp("cni-bin"))
+def native_shim(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The compiled shim; building it must work here (no silent fallback)."""
+    return install_native_shim(tmp_path_factory.mktemp("cni-bin-native"))
+
+
+@pytest.fixture(scope="session")
+def python_shim(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Python launcher, as install.py writes it without a C compiler."""
+    return install_python_launcher(tmp_path_factory.mktemp("cni-bin-python"))
+
+
+@pytest.fixture(scope="session", params=SHIM_KINDS)
+def shim(request: pytest.FixtureRequest) -> Path:
+    """Each real executable in turn: every shim test runs against both."""
+    path: Path = request.getfixturevalue(f"{request.param}_shim")
+    return path
 
 
 @pytest.fixture

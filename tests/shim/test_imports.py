@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.shim.conftest import StandInAgent, attachment_env, network_config
 
 # Runs the launcher exactly as the kernel would (python -IS launcher), then
@@ -27,6 +29,12 @@ HEAVY = ("grpc", "google", "pyroute2", "aiohttp", "aetcd")
 # Measured start-up costs (python -IS): typing 12 ms, dataclasses 20 ms,
 # json 10 ms, re 9 ms, enum 6 ms -- a bare interpreter is 8 ms.
 AVOIDED = ("typing", "dataclasses", "json", "re", "enum", "socket", "pathlib")
+
+
+@pytest.fixture
+def shim(python_shim: Path) -> Path:
+    """Only the Python launcher imports modules; the native shim has its own tests."""
+    return python_shim
 
 
 def loaded_modules(shim: Path, env: dict[str, str], stdin: bytes, record: Path) -> set[str]:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cni_shim.spool import discard, load_spooled, spool_del
+import pytest
+
+from cni_shim.spool import (
+    attachment_of_spool_file,
+    discard,
+    load_spooled,
+    spool_del,
+    spool_file_name,
+)
 from cni_shim.wire import Invocation
 
 
@@ -49,3 +57,29 @@ def test_message_bytes_parse_as_generated_class(tmp_path: Path) -> None:
     assert message.container_id == "ddd"
     assert message.config == b'{"name":"podnet"}'
     assert message.replayed is True
+
+
+@pytest.mark.parametrize(
+    ("container_id", "ifname", "name"),
+    [
+        ("c0ffee", "eth0", "633066666565-65746830.del"),
+        ("a-b.c_d", "net-1", "612d622e635f64-6e65742d31.del"),
+        ("../x/é", "", "2e2e2f782fc3a9-.del"),
+    ],
+)
+def test_file_name_is_hex_and_reversible(container_id: str, ifname: str, name: str) -> None:
+    assert spool_file_name(container_id, ifname) == name
+    assert attachment_of_spool_file(name) == (container_id, ifname)
+
+
+def test_attachment_names_never_collide() -> None:
+    # The separator cannot occur in hex, so splitting differently gives another name.
+    assert spool_file_name("ab", "c") != spool_file_name("a", "bc")
+
+
+@pytest.mark.parametrize(
+    "name", ["garbage.del", "6162-63.tmp", "6162.del", "AB-63.del", "6g-63.del"]
+)
+def test_foreign_names_are_rejected(name: str) -> None:
+    with pytest.raises(ValueError):
+        attachment_of_spool_file(name)

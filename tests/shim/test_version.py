@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from cni_shim.replies import version_reply
 from cni_shim.versions import SUPPORTED_VERSIONS
 from tests.shim.conftest import cni_env, run_shim
 
@@ -42,19 +45,28 @@ def test_unknown_command_is_error_4(shim: Path) -> None:
     assert json.loads(done.stdout)["code"] == 4
 
 
-def test_installer_accepts_dest_flag(tmp_path: Path) -> None:
-    import subprocess
-    import sys
+def test_version_bytes_identical_to_the_python_reply(shim: Path) -> None:
+    done = run_shim(shim, cni_env("VERSION"), b'{"cniVersion":"1.1.0"}')
+    assert done.stdout == version_reply()
 
+
+@pytest.mark.parametrize(
+    ("flags", "magic"), [((), b"\x7fELF"), (("--python",), b"#!")], ids=["native", "python"]
+)
+def test_installer_accepts_dest_flag(tmp_path: Path, flags: tuple[str, ...], magic: bytes) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "cni_shim.install", "--dest", str(tmp_path / "bin")],
+        [sys.executable, "-m", "cni_shim.install", *flags, "--dest", str(tmp_path / "bin")],
         capture_output=True,
-        timeout=30,
+        timeout=120,
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    launcher = tmp_path / "bin" / "podnet"
-    assert launcher.stat().st_mode & 0o111
-    assert launcher.read_text().startswith("#!") and " -IS\n" in launcher.read_text()
-    probe = run_shim(launcher, cni_env("VERSION"), b"{}")
+    assert done.stderr == b""  # no fallback warning
+    installed = tmp_path / "bin" / "podnet"
+    assert installed.stat().st_mode & 0o777 == 0o755
+    assert installed.read_bytes().startswith(magic)
+    if magic == b"#!":
+        assert b" -IS\n" in installed.read_bytes()
+    probe = run_shim(installed, cni_env("VERSION"), b"{}")
     assert json.loads(probe.stdout) == EXPECTED
+    assert [p.name for p in installed.parent.iterdir()] == ["podnet"]  # no temp file left

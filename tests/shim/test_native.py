@@ -1,0 +1,172 @@
+"""The compiled shim: really built, byte-identical to the Python shim, sanitizer-clean."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+
+from cni_shim.install import SANITIZE_FLAGS, install_native_shim, install_shim
+from cni_shim.native.huffman_header import HEADER_PATH, render_header
+from cni_shim.spool import attachment_of_spool_file, load_spooled
+from tests.shim.conftest import (
+    StandInAgent,
+    attachment_env,
+    cni_env,
+    network_config,
+    run_shim,
+    run_shim_async,
+)
+
+
+def test_native_shim_is_a_compiled_elf(native_shim: Path, tmp_path: Path) -> None:
+    assert native_shim.read_bytes()[:4] == b"\x7fELF"
+    installed = install_shim(tmp_path)
+    assert (installed.kind, installed.fallback_reason) == ("native", "")
+    assert installed.path.read_bytes()[:4] == b"\x7fELF"
+
+
+def test_installer_falls_back_without_a_compiler(tmp_path: Path) -> None:
+    empty_path = tmp_path / "no-compilers"
+    empty_path.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "cni_shim.install", "--dest", str(tmp_path / "bin")],
+        env={**os.environ, "PATH": str(empty_path)},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    warning = json.loads(done.stderr)
+    assert warning["level"] == "warning"
+    assert "no C compiler" in warning["reason"]
+    launcher = tmp_path / "bin" / "podnet"
+    assert launcher.read_bytes().startswith(b"#!")
+    assert run_shim(launcher, cni_env("VERSION"), b"{}").returncode == 0
+
+
+def test_huffman_header_matches_the_python_table() -> None:
+    assert HEADER_PATH.read_text() == render_header()
+
+
+LOCAL_ANSWERS = [
+    ("ADD", b"{not json"),
+    ("ADD", b""),
+    ("ADD", b"[]"),
+    ("DEL", b'{"a":1,}'),
+    ("CHECK", b'{"a":"x}'),
+    ("ADD", b'{"a":1} x'),
+    ("ADD", b'{"a":[}'),
+    ("ADD", b'{"nested":{"x":"}]{["}, "k": tru}'),
+    ("ADD", b'{"s":"bad \\q escape"}'),
+    ("ADD", b'{"s":"\\u12zz"}'),
+    ("ADD", b'{"n":--1}'),
+    ("ADD", '{"é✓":1 ,}'.encode()),
+    ("ADD", b'{"k":"\xff"}'),
+    ("ADD", b'{"k":"\xe2\x82"}'),
+    ("ADD", b'{"k":"\xe2\x82x"}'),
+    ("STATUS", b'{"cniVersion":"1.0.0"}'),
+    ("", b'{"cniVersion":"0.4.0"}'),
+    ("FROB", b'{"cniVersion":"0.3.1"}'),
+]
+
+
+@pytest.mark.parametrize(("command", "stdin"), LOCAL_ANSWERS)
+def test_local_answers_byte_identical(
+    native_shim: Path, python_shim: Path, short_dir: Path, command: str, stdin: bytes
+) -> None:
+    if stdin.startswith(b'{"cniVersion"'):
+        # A well-formed config pointing at a socket nobody serves.
+        stdin = network_config(
+            cniVersion=json.loads(stdin)["cniVersion"], agentSocket=str(short_dir / "none.sock")
+        )
+    env = attachment_env(command)
+    native = run_shim(native_shim, env, stdin)
+    python = run_shim(python_shim, env, stdin)
+    assert native.stdout == python.stdout
+    assert native.returncode == python.returncode == 1
+    assert native.stderr == python.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        (attachment_env("DEL"), "6330666665653031-65746830.del"),
+        (attachment_env("DEL", containerid="ü\udcff", ifname="net1"), "c3bc3f-6e657431.del"),
+    ],
+    ids=["plain", "non-utf8"],
+)
+def test_spool_files_identical(
+    native_shim: Path, python_shim: Path, short_dir: Path, env: dict[str, str], name: str
+) -> None:
+    spool = short_dir / "spool"
+    config = network_config(agentSocket=str(short_dir / "none.sock"), spoolDir=str(spool))
+    files = {}
+    for kind, shim in (("native", native_shim), ("python", python_shim)):
+        done = run_shim(shim, env, config)
+        assert (done.returncode, done.stdout) == (0, b"")
+        assert json.loads(done.stderr)["spool"] == str(spool / name)
+        assert (spool / name).stat().st_mode & 0o777 == 0o600
+        assert spool.stat().st_mode & 0o777 == 0o700
+        files[kind] = (spool / name).read_bytes()
+        (spool / name).unlink()
+    assert files["native"] == files["python"]
+    assert not list(spool.iterdir())  # no temp files left behind
+    container_id, ifname = attachment_of_spool_file(name)
+    assert (container_id, ifname) == (
+        env["CNI_CONTAINERID"].encode("utf-8", "replace").decode(),
+        env["CNI_IFNAME"],
+    )
+
+
+@pytest.fixture(scope="module")
+def sanitized_shim(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The C shim built with AddressSanitizer (leak checks included) and UBSan."""
+    return install_native_shim(tmp_path_factory.mktemp("cni-bin-asan"), extra_flags=SANITIZE_FLAGS)
+
+
+SANITIZER_ENV = {
+    "ASAN_OPTIONS": "detect_leaks=1:exitcode=99",
+    "UBSAN_OPTIONS": "halt_on_error=1:exitcode=98:print_stacktrace=1",
+}
+
+
+async def test_sanitized_build_runs_clean(
+    sanitized_shim: Path, agent: StandInAgent, short_dir: Path
+) -> None:
+    binary = await asyncio.to_thread(sanitized_shim.read_bytes)
+    assert b"__asan_init" in binary  # the sanitizers are really in
+
+    def env(command: str) -> dict[str, str]:
+        return {**attachment_env(command), **SANITIZER_ENV}
+
+    big = network_config(agentSocket=str(agent.socket_path), blob="é✓" * 30_000)
+    agent.servicer.stdout = b'{"cniVersion":"1.1.0","ips":[]}' + b" " * 100_000
+    code, stdout, stderr = await run_shim_async(sanitized_shim, env("ADD"), big)
+    assert (code, stderr) == (0, b"")
+    assert stdout == agent.servicer.stdout
+
+    agent.servicer.abort_with = grpc.StatusCode.INTERNAL
+    code, stdout, stderr = await run_shim_async(sanitized_shim, env("CHECK"), big)
+    assert (code, json.loads(stdout)["code"]) == (1, 11), stderr
+
+    unreachable = network_config(
+        agentSocket=str(short_dir / "none.sock"), spoolDir=str(short_dir / "spool")
+    )
+    runs = [
+        (env("VERSION"), b"{}", 0),
+        (env("DEL"), unreachable, 0),
+        (env("ADD"), b'{"s":"\\ud83d\\ude00\\u00e9", "n":[{"x":"]"}], "k": 1e3,}', 1),
+        (env("FROB"), b"{}", 1),
+    ]
+    for run_env, stdin, expected in runs:
+        done = await asyncio.to_thread(run_shim, sanitized_shim, run_env, stdin)
+        assert done.returncode == expected, done.stderr
+        assert b"Sanitizer" not in done.stderr and b"runtime error" not in done.stderr
+    assert len(load_spooled(short_dir / "spool")) == 1
