@@ -6,6 +6,7 @@ the calling thread is in) or a pod's (opened through namespaces.py).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any
 
-from pyroute2 import AsyncIPRoute
+from pyroute2 import AsyncIPRoute, IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from netagent.dataplane.errors import NetlinkOperationFailed
@@ -63,12 +64,31 @@ def _translated(operation: str) -> Iterator[None]:
         raise NetlinkOperationFailed(operation, int(error.code), message) from None
 
 
-class Rtnl:
-    """Typed rtnetlink requests on one socket, for IPv4 and the main table."""
+def _create_veth_blocking(name: str, mtu: int, peer: dict[str, Any]) -> None:
+    with IPRoute() as ipr:
+        ipr.link("add", ifname=name, kind="veth", mtu=mtu, peer=peer)
 
-    def __init__(self, ipr: Any, where: str) -> None:
+
+def _delete_link_blocking(name: str) -> None:
+    with IPRoute() as ipr:
+        ipr.link("del", ifname=name)
+
+
+class Rtnl:
+    """Typed rtnetlink requests on one socket, for IPv4 and the main table.
+
+    The kernel runs a netlink request inside sendmsg(), so pyroute2's async
+    calls block the event loop for as long as the kernel takes. Creating and
+    deleting a veth holds the RTNL lock for up to tens of milliseconds (an RCU
+    grace period on delete), which stalled every other CNI request queued
+    behind it. On the node's namespace (which the agent's worker threads share)
+    those two requests therefore run on a worker thread with their own socket.
+    """
+
+    def __init__(self, ipr: Any, where: str, threads_share_netns: bool = False) -> None:
         self._ipr = ipr
         self.where = where
+        self._threads_share_netns = threads_share_netns
 
     async def link(self, name: str) -> LinkInfo | None:
         try:
@@ -88,7 +108,10 @@ class Rtnl:
         """Both ends in one request, the peer created directly in its namespace."""
         peer = {"ifname": peer_name, "net_ns_fd": peer_netns_fd, "mtu": mtu}
         with _translated(f"create veth {name} (peer {peer_name}) in {self.where}"):
-            await self._ipr.link("add", ifname=name, kind="veth", mtu=mtu, peer=peer)
+            if self._threads_share_netns:
+                await asyncio.to_thread(_create_veth_blocking, name, mtu, peer)
+            else:
+                await self._ipr.link("add", ifname=name, kind="veth", mtu=mtu, peer=peer)
 
     async def set_up(self, index: int, alias: str | None = None) -> None:
         extra = {} if alias is None else {"ifalias": alias}
@@ -99,7 +122,10 @@ class Rtnl:
         """False when there was no such link."""
         try:
             with _translated(f"delete link {name} in {self.where}"):
-                await self._ipr.link("del", ifname=name)
+                if self._threads_share_netns:
+                    await asyncio.to_thread(_delete_link_blocking, name)
+                else:
+                    await self._ipr.link("del", ifname=name)
         except NetlinkOperationFailed as error:
             if error.errno == ENODEV:
                 return False
@@ -199,7 +225,7 @@ async def node_rtnl() -> AsyncIterator[Rtnl]:
     """Rtnl on the namespace the calling thread is in: the node's."""
     ipr = AsyncIPRoute()
     try:
-        yield Rtnl(ipr, "the node netns")
+        yield Rtnl(ipr, "the node netns", threads_share_netns=True)
     finally:
         ipr.close()
 
