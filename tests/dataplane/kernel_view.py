@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import json
-import secrets
-import socket
-import struct
 import subprocess
-import time
 from typing import Any
 
-from tests.dataplane.netns_thread import call_in_netns
-
-ICMP_ECHO_REQUEST = 8
-ICMP_ECHO_REPLY = 0
+from deploy.lab.icmp import ping_once
 
 
 def ip_json(netns: str, *args: str) -> list[dict[str, Any]]:
@@ -67,38 +60,6 @@ def nft_table(netns: str, table: str) -> list[dict[str, Any]] | None:
     return items
 
 
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    total = (total >> 16) + (total & 0xFFFF)
-    total += total >> 16
-    return int(~total & 0xFFFF)
-
-
-def _echo(destination: str, timeout: float) -> bool:
-    # A fresh id per echo: a new conntrack entry, so NAT changes take effect.
-    ident = secrets.randbelow(0xFFFF) + 1
-    payload = b"podnet-test"
-    header = struct.pack("!BBHHH", ICMP_ECHO_REQUEST, 0, 0, ident, 1)
-    checksum = _checksum(header + payload)
-    packet = struct.pack("!BBHHH", ICMP_ECHO_REQUEST, 0, checksum, ident, 1) + payload
-    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
-        sock.settimeout(timeout)
-        sock.sendto(packet, (destination, 0))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                data, (source, _) = sock.recvfrom(2048)
-            except TimeoutError:
-                return False
-            header_len = (data[0] & 0x0F) * 4
-            kind, _, _, reply_ident, _ = struct.unpack_from("!BBHHH", data, header_len)
-            if kind == ICMP_ECHO_REPLY and reply_ident == ident and source == destination:
-                return True
-    return False
-
-
 def ping(netns: str, destination: str, timeout: float = 2.0) -> bool:
     """One ICMP echo from inside netns; True when the reply arrives."""
-    return call_in_netns(netns, _echo, destination, timeout)
+    return ping_once(netns, destination, timeout) is not None
