@@ -13,7 +13,7 @@ import logging
 import time
 
 from ipamd.errors import StoreUnavailable
-from ipamd.store import EtcdStore
+from ipamd.store import EtcdStore, NodeState
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,29 @@ class Reclaimer:
         self._quarantine = quarantine_seconds
         self._interval = interval
         self._first_seen: dict[tuple[str, int], float] = {}
+
+    async def restore_unwatched_lapses(self, lease_ttl: int) -> list[str]:
+        """At start: gives back one lease to nodes whose heartbeat lapsed while no ipamd ran.
+
+        Leases are kept alive through ipamd, so when every replica was down every node's
+        heartbeat lapsed, live or not. A lapse no replica saw has no quarantine mark;
+        restoring those before serving means peers never see live nodes leave (their
+        resumed streams get the delete and the re-put in one burst). A node that really
+        died is only routed one lease longer: it lapses again and is quarantined as usual.
+        """
+        restored = []
+        for node in await self._store.node_liveness():
+            if node.has_heartbeat or node.quarantine_revision is not None:
+                continue
+            lease = await self._store.grant_lease(lease_ttl)
+            state = NodeState(node.node, node.record, node.record_revision, None)
+            if await self._store.restore_heartbeat(state, lease):
+                restored.append(node.node)
+            else:
+                await self._store.revoke_lease(lease)
+        if restored:
+            log.info("heartbeats restored after an ipamd outage", extra={"nodes": restored})
+        return restored
 
     async def run(self) -> None:
         while True:

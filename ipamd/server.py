@@ -106,6 +106,7 @@ async def serve(
         for mirror in mirrors:
             await mirror.loaded.wait()
         reclaimer = Reclaimer(store, config.quarantine_seconds, config.reconcile_interval)
+        await reclaimer.restore_unwatched_lapses(config.node_lease_ttl)
         tasks.append(asyncio.create_task(reclaimer.run(), name="reclaimer"))
 
         reserver = ReservationBatcher(store)

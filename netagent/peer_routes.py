@@ -18,6 +18,9 @@ from netagent.logs import log_event
 
 logger = logging.getLogger("podnet.agent.peers")
 
+SETTLE_SECONDS = 0.02
+RETRY_SECONDS = 1.0
+
 RouteSync = Callable[[Mapping[ipaddress.IPv4Network, ipaddress.IPv4Address]], Awaitable[object]]
 
 
@@ -50,6 +53,7 @@ class PeerRouteFollower:
         self._live: dict[str, NodeRange] = {}
         self._revision = 0
         self._connected = False
+        self._changed = asyncio.Event()
         self.synced = asyncio.Event()
 
     @property
@@ -62,13 +66,21 @@ class PeerRouteFollower:
         return {n: r for n, r in self._live.items() if n != self._own_node}
 
     async def run(self, stop: asyncio.Event) -> None:
+        reconciler = asyncio.create_task(self._reconcile_on_change())
+        try:
+            await self._follow_stream(stop)
+        finally:
+            reconciler.cancel()
+            await asyncio.gather(reconciler, return_exceptions=True)
+
+    async def _follow_stream(self, stop: asyncio.Event) -> None:
         delay = 0.1
         while not stop.is_set():
             try:
                 async for event in self._client.watch_ranges(self._revision, self._opened):
                     self._live = apply_event(self._live, event)
                     self._revision = event.revision
-                    await self._reconcile()
+                    self._changed.set()
                     delay = 0.1
             except IpamUnavailable as error:
                 was_connected, self._connected = self._connected, False
@@ -79,13 +91,24 @@ class PeerRouteFollower:
                     error=str(error),
                     resume_revision=self._revision,
                 )
-            except Exception as error:
-                self._connected = False
-                log_event(logger, "peer_sync_failed", logging.ERROR, error=repr(error))
             try:
                 await asyncio.wait_for(stop.wait(), delay)
             except TimeoutError:
                 delay = min(delay * 2, 2.0)
+
+    async def _reconcile_on_change(self) -> None:
+        while True:
+            await self._changed.wait()
+            # Let a burst land whole: a resumed stream replays a lapsed heartbeat's delete
+            # and its re-put back to back, and the kernel should see neither.
+            await asyncio.sleep(SETTLE_SECONDS)
+            self._changed.clear()
+            try:
+                await self._reconcile()
+            except Exception as error:
+                log_event(logger, "peer_sync_failed", logging.ERROR, error=repr(error))
+                await asyncio.sleep(RETRY_SECONDS)
+                self._changed.set()
 
     def _opened(self) -> None:
         self._connected = True

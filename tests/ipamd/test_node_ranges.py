@@ -171,3 +171,31 @@ async def test_quarantine_keeps_a_returning_node_and_reclaims_a_dead_one(
 
 async def _not(awaitable: Awaitable[bool]) -> bool:
     return not await awaitable
+
+
+async def test_heartbeats_that_lapsed_while_no_ipamd_ran_are_restored_at_start(
+    ipamd_factory: IpamdFactory,
+) -> None:
+    flags = ("--node-lease-ttl", "2", "--quarantine", "30")
+    first = await ipamd_factory.start(*flags)
+    stub = first.stub()
+    etcd, prefix = ipamd_factory.etcd, ipamd_factory.prefix
+    await acquire(stub, "quarantined")
+    # The first ipamd sees this one lapse: it gets a quarantine mark.
+    await _wait_for(lambda: _not(_heartbeat_exists(etcd, prefix, "quarantined")), 8, "first lapse")
+
+    async def marked() -> bool:
+        async with aetcd.Client(etcd.host, etcd.client_port, timeout=5) as client:
+            return await client.get(f"{prefix}/quarantine/quarantined".encode()) is not None
+
+    await _wait_for(marked, 5, "quarantine mark")
+    await acquire(stub, "alive")
+    await first.stop()
+    # No ipamd runs while this lease lapses: no replica can tell whether the node lives.
+    await _wait_for(lambda: _not(_heartbeat_exists(etcd, prefix, "alive")), 8, "second lapse")
+
+    second = await ipamd_factory.start(*flags)
+    assert await _heartbeat_exists(etcd, prefix, "alive")
+    assert not await _heartbeat_exists(etcd, prefix, "quarantined")
+    restored = [e for e in second.log_events() if "restored" in str(e.get("event", ""))]
+    assert restored and restored[0].get("nodes") == ["alive"]
