@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv4Network
@@ -34,7 +35,10 @@ class Agent:
         self.metrics = AgentMetrics()
         self.ipam = IpamClient(config.ipamd_address, config.ipamd_timeout)
         self.holder = NodeRangeHolder(self.ipam, config.node_name, str(config.node_ip))
-        self.peers = PeerRouteFollower(self.ipam, config.node_name, self._sync_peer_routes)
+        self._ipamd_back = asyncio.Event()
+        self.peers = PeerRouteFollower(
+            self.ipam, config.node_name, self._sync_peer_routes, self._ipamd_back.set
+        )
         self.service = CniService(
             ServiceSettings(config.node_name, config.spool_dir, mtu),
             self.ipam,
@@ -139,8 +143,10 @@ class Agent:
         return replayed
 
     async def _retry_spool_periodically(self) -> None:
+        """Retries spooled DELs every few seconds, and at once when ipamd is back."""
         while not self._stop.is_set():
-            try:
-                await asyncio.wait_for(self._stop.wait(), SPOOL_RETRY_SECONDS)
-            except TimeoutError:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ipamd_back.wait(), SPOOL_RETRY_SECONDS)
+            self._ipamd_back.clear()
+            if not self._stop.is_set():
                 await self._replay_spool()

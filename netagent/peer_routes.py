@@ -46,7 +46,15 @@ def desired_routes(
 
 
 class PeerRouteFollower:
-    def __init__(self, client: IpamClient, own_node: str, sync: RouteSync) -> None:
+    def __init__(
+        self,
+        client: IpamClient,
+        own_node: str,
+        sync: RouteSync,
+        on_reconnected: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._on_reconnected = on_reconnected
+        self._ever_connected = False
         self._client = client
         self._own_node = own_node
         self._sync = sync
@@ -111,7 +119,9 @@ class PeerRouteFollower:
                 self._changed.set()
 
     def _opened(self) -> None:
-        self._connected = True
+        if self._ever_connected and not self._connected:
+            self._on_reconnected()
+        self._connected = self._ever_connected = True
 
     async def _reconcile(self) -> None:
         desired = desired_routes(self._live, self._own_node)

@@ -91,6 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--netns-prefix", help="pod namespace prefix (default: unique per run)")
     parser.add_argument("--report", type=Path, metavar="FILE", help="write the JSON report here")
     parser.add_argument(
+        "--settle",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="after the run, wait up to S seconds for leaks and leftovers to clear before "
+        "reporting them (a DEL spooled while an agent was down is released when it is "
+        "back); duplicate IPs fail at once [%(default)s]",
+    )
+    parser.add_argument(
         "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
     )
     return parser
@@ -141,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     with open_target(args) as target:
         baseline = take_baseline(target)
         outcome = run_churn(target, _workload(args), progress_stream=sys.stderr)
-        violations = verify_run(outcome, baseline)
+        violations = verify_run(outcome, baseline, args.settle)
     report: dict[str, Any] = build_report(outcome, violations)
     if args.report:
         args.report.write_text(json.dumps(report, indent=2) + "\n")

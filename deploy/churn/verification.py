@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from deploy.churn.invariants import (
@@ -77,5 +78,19 @@ def observe_run(outcome: ChurnOutcome, baseline: Baseline) -> RunObservations:
     )
 
 
-def verify_run(outcome: ChurnOutcome, baseline: Baseline) -> list[Violation]:
-    return check_run(observe_run(outcome, baseline))
+# A duplicate IP is history and cannot heal; leaks and leftovers can, legitimately, for a
+# moment: a DEL the shim spooled while its agent was away is released when the agent
+# is back. Only what is still there after the settle time counts.
+PERMANENT = frozenset({"duplicate-ip"})
+
+
+def verify_run(
+    outcome: ChurnOutcome, baseline: Baseline, settle_seconds: float = 0.0
+) -> list[Violation]:
+    deadline = time.monotonic() + settle_seconds
+    while True:
+        violations = check_run(observe_run(outcome, baseline))
+        permanent = any(v.invariant in PERMANENT for v in violations)
+        if not violations or permanent or time.monotonic() >= deadline:
+            return violations
+        time.sleep(0.5)

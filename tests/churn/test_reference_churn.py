@@ -39,7 +39,7 @@ def test_cli_fails_loudly_when_an_invariant_breaks(netns: NetnsFactory, tmp_path
     node = netns("node")
     stray = netns("podx")  # looks like one of the run's pod namespaces, left behind
     done, report = run_churn_cli(
-        "--node-netns", node, "--reference", "ptp", "-c", "2", "--count", "2",
+        "--node-netns", node, "--reference", "ptp", "-c", "2", "--count", "2", "--settle", "1",
         "--netns-prefix", f"{netns.prefix}pod", report=tmp_path / "report.json",
     )  # fmt: skip
     assert done.returncode == 1
