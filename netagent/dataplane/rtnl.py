@@ -122,10 +122,12 @@ class Rtnl:
         """False when there was no such link."""
         try:
             with _translated(f"delete link {name} in {self.where}"):
-                if self._threads_share_netns:
-                    await asyncio.to_thread(_delete_link_blocking, name)
-                else:
+                if not self._threads_share_netns:
                     await self._ipr.link("del", ifname=name)
+                elif await self.link(name) is None:
+                    return False  # a cheap get spares a thread and a socket (repeated DELs)
+                else:
+                    await asyncio.to_thread(_delete_link_blocking, name)
         except NetlinkOperationFailed as error:
             if error.errno == ENODEV:
                 return False
