@@ -67,19 +67,22 @@ class CniService:
         node_range = self._holder.require()
         port_mappings = parse_port_mappings(request.config.runtime_config)
         key = (request.container_id, request.ifname)
-        async with self._locks.hold(*key):
-            await dataplane.ensure_can_attach(Path(request.netns), request.ifname)
-            pod = ipam_pb2.PodRef(
-                k8s_namespace=request.pod.namespace,
-                k8s_name=request.pod.name,
-                k8s_uid=request.pod.uid,
-            )
+        pod = ipam_pb2.PodRef(
+            k8s_namespace=request.pod.namespace,
+            k8s_name=request.pod.name,
+            k8s_uid=request.pod.uid,
+        )
+        async with (
+            self._locks.hold(*key),
+            # Refuses a bad netns or an existing ifname before an address is spent.
+            dataplane.prepared_attach(Path(request.netns), request.ifname) as attacher,
+        ):
             allocation = await self._ipam.allocate(
                 node_range, request.container_id, request.ifname, pod
             )
             spec = self._spec(request, allocation, node_range)
             try:
-                attachment = await dataplane.attach(spec)
+                attachment = await attacher.attach(spec)
                 try:
                     await self._host_ports.add(key, allocation.address.ip, port_mappings)
                 except BaseException:

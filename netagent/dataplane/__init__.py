@@ -7,7 +7,7 @@ netlink. Each takes an optional DataplaneConfig (timeouts, route protocol,
 nft table name).
 """
 
-from netagent.dataplane.attach import attach, ensure_can_attach
+from netagent.dataplane.attach import PodAttacher, attach, ensure_can_attach, prepared_attach
 from netagent.dataplane.config import DEFAULT_CONFIG, DataplaneConfig
 from netagent.dataplane.detach import detach
 from netagent.dataplane.errors import (
@@ -66,6 +66,7 @@ __all__ = [
     "ObservedAttachment",
     "PeerRoute",
     "PeerRouteSyncFailed",
+    "PodAttacher",
     "PodNetworkSpec",
     "RouteDiff",
     "RouteState",
@@ -82,6 +83,7 @@ __all__ = [
     "inspect_attachment",
     "list_host_ports",
     "list_host_veths",
+    "prepared_attach",
     "remove_host_ports",
     "remove_masquerade",
     "sync_peer_routes",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+from collections.abc import AsyncIterator
 from ipaddress import IPv4Interface, IPv4Network
 
 from netagent.dataplane.config import DEFAULT_CONFIG, DataplaneConfig
@@ -35,44 +37,36 @@ log = logging.getLogger(__name__)
 _DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
 
 
-async def ensure_can_attach(
-    netns: str | os.PathLike[str], ifname: str, config: DataplaneConfig = DEFAULT_CONFIG
-) -> None:
-    """Cheap pre-check before allocating an address: the same refusals attach() makes.
+class PodAttacher:
+    """Node and pod sockets opened once for one ADD: refusals checked, then attach()."""
 
-    Raises NetnsNotFound, NotANetns, or InterfaceExists when ifname exists in netns.
-    """
-    path = os.fspath(netns)
-    with open_pod_netns(path) as netns_fd:
-        try:
-            async with asyncio.timeout(config.netlink_timeout), pod_rtnl(netns_fd, path) as pod:
-                if await pod.link(ifname) is not None:
-                    raise InterfaceExists(ifname, f"netns {path}")
-        except TimeoutError:
-            raise DataplaneTimeout(f"looking for {ifname} in {path} timed out") from None
+    def __init__(
+        self, netns_path: str, netns_fd: int, node: Rtnl, pod: Rtnl, config: DataplaneConfig
+    ) -> None:
+        self._netns_path = netns_path
+        self._netns_fd = netns_fd
+        self._node = node
+        self._pod = pod
+        self._config = config
 
+    async def attach(self, spec: PodNetworkSpec) -> Attachment:
+        """Creates the veth pair and configures both ends.
 
-async def attach(spec: PodNetworkSpec, config: DataplaneConfig = DEFAULT_CONFIG) -> Attachment:
-    """Creates the veth pair and configures both ends.
-
-    Raises InterfaceExists (nothing changed) when spec.ifname exists in the pod
-    netns or the host veth exists; NetnsNotFound / NotANetns for a bad netns
-    path; any other failure deletes the veth pair before raising.
-    """
-    netns_path = str(spec.netns)
-    with open_pod_netns(netns_path) as netns_fd:
+        Raises InterfaceExists (nothing changed) when the host veth exists; any other
+        failure deletes the veth pair before raising.
+        """
+        config = self._config
         phase = "checking"
         try:
             async with asyncio.timeout(config.netlink_timeout):
-                async with node_rtnl() as node, pod_rtnl(netns_fd, netns_path) as pod:
-                    if await pod.link(spec.ifname) is not None:
-                        raise InterfaceExists(spec.ifname, f"netns {netns_path}")
-                    if await node.link(spec.host_ifname) is not None:
-                        raise InterfaceExists(spec.host_ifname, "the node netns")
-                    phase = "creating"
-                    await node.create_veth(spec.host_ifname, spec.ifname, netns_fd, spec.mtu)
-                    phase = "configuring"
-                    attachment = await _configure(spec, node, pod)
+                if await self._node.link(spec.host_ifname) is not None:
+                    raise InterfaceExists(spec.host_ifname, "the node netns")
+                phase = "creating"
+                await self._node.create_veth(
+                    spec.host_ifname, spec.ifname, self._netns_fd, spec.mtu
+                )
+                phase = "configuring"
+                attachment = await _configure(spec, self._node, self._pod)
         except BaseException as error:
             # A refused creation made nothing; an interrupted one may have.
             refused = phase == "creating" and isinstance(error, NetlinkOperationFailed)
@@ -83,17 +77,50 @@ async def attach(spec: PodNetworkSpec, config: DataplaneConfig = DEFAULT_CONFIG)
                     f"attach {spec.host_ifname} took longer than {config.netlink_timeout}s"
                 ) from None
             raise
-    log.info(
-        "pod attached",
-        extra={
-            "container_id": spec.container_id,
-            "netns": netns_path,
-            "ifname": spec.ifname,
-            "host_veth": spec.host_ifname,
-            "pod_address": str(spec.address),
-        },
-    )
-    return attachment
+        log.info(
+            "pod attached",
+            extra={
+                "container_id": spec.container_id,
+                "netns": self._netns_path,
+                "ifname": spec.ifname,
+                "host_veth": spec.host_ifname,
+                "pod_address": str(spec.address),
+            },
+        )
+        return attachment
+
+
+@contextlib.asynccontextmanager
+async def prepared_attach(
+    netns: str | os.PathLike[str], ifname: str, config: DataplaneConfig = DEFAULT_CONFIG
+) -> AsyncIterator[PodAttacher]:
+    """Opens the pod netns once and makes attach()'s refusals before anything is spent
+    (e.g. an address allocated): NetnsNotFound, NotANetns, InterfaceExists for ifname.
+    """
+    path = os.fspath(netns)
+    with open_pod_netns(path) as netns_fd:
+        async with node_rtnl() as node, pod_rtnl(netns_fd, path) as pod:
+            try:
+                async with asyncio.timeout(config.netlink_timeout):
+                    if await pod.link(ifname) is not None:
+                        raise InterfaceExists(ifname, f"netns {path}")
+            except TimeoutError:
+                raise DataplaneTimeout(f"looking for {ifname} in {path} timed out") from None
+            yield PodAttacher(path, netns_fd, node, pod, config)
+
+
+async def ensure_can_attach(
+    netns: str | os.PathLike[str], ifname: str, config: DataplaneConfig = DEFAULT_CONFIG
+) -> None:
+    """The refusals of attach() alone: NetnsNotFound, NotANetns, InterfaceExists."""
+    async with prepared_attach(netns, ifname, config):
+        pass
+
+
+async def attach(spec: PodNetworkSpec, config: DataplaneConfig = DEFAULT_CONFIG) -> Attachment:
+    """Creates the veth pair and configures both ends (see PodAttacher.attach)."""
+    async with prepared_attach(spec.netns, spec.ifname, config) as attacher:
+        return await attacher.attach(spec)
 
 
 async def _required_link(rtnl: Rtnl, name: str) -> LinkInfo:
