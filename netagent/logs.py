@@ -1,4 +1,4 @@
-"""JSON-lines logging to stderr with per-request context."""
+"""JSON-lines logging to stderr with per-request context (the agent, the lab, churn)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ _request_context: contextvars.ContextVar[Mapping[str, str]] = contextvars.Contex
 )
 
 
+_STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
 class JsonLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -26,9 +29,12 @@ class JsonLineFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         line.update(_request_context.get())
-        extra = getattr(record, "fields", None)
-        if isinstance(extra, Mapping):
-            line.update(extra)
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRIBUTES:  # logger.x("...", extra={...})
+                line[key] = value
+        fields = line.pop("fields", None)
+        if isinstance(fields, Mapping):  # log_event's
+            line.update(fields)
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)

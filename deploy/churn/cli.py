@@ -34,7 +34,7 @@ from deploy.churn.targets import (
     single_node_target,
 )
 from deploy.churn.verification import take_baseline, verify_run
-from deploy.lab.jsonlog import configure_logging
+from netagent.logs import configure_logging
 
 EXIT_VIOLATION = 1
 EXIT_POD_ERRORS = 3

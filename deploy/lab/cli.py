@@ -19,13 +19,13 @@ from deploy.lab.errors import (
     UnknownNodeError,
 )
 from deploy.lab.ipamd_controls import ipamd_restart, ipamd_start, ipamd_stop
-from deploy.lab.jsonlog import configure_logging
 from deploy.lab.layout import LabPaths, LabSettings
 from deploy.lab.node_controls import node_add, node_remove, node_start, node_stop
 from deploy.lab.pods import add_pods, delete_pods
 from deploy.lab.report import matrix_text, node_reports, ping_matrix, show_json, show_text
 from deploy.lab.state import read_lab, read_pods
 from deploy.lab.teardown import lab_down
+from netagent.logs import configure_logging
 
 DEFAULT_STATE_ROOT = Path("/run/podnet-lab")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
