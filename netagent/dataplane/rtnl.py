@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any
@@ -74,6 +74,19 @@ def _delete_link_blocking(name: str) -> None:
         ipr.link("del", ifname=name)
 
 
+async def _in_thread_to_completion(function: Callable[..., None], *args: Any) -> None:
+    """function(*args) on a worker thread. If the caller is cancelled (a timeout), the
+    thread is still waited for before the cancellation goes on: a thread cannot be
+    stopped, and undo code must see what the kernel did, not what it is about to do."""
+    work = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        await asyncio.shield(work)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await work
+        raise
+
+
 class Rtnl:
     """Typed rtnetlink requests on one socket, for IPv4 and the main table.
 
@@ -109,7 +122,7 @@ class Rtnl:
         peer = {"ifname": peer_name, "net_ns_fd": peer_netns_fd, "mtu": mtu}
         with _translated(f"create veth {name} (peer {peer_name}) in {self.where}"):
             if self._threads_share_netns:
-                await asyncio.to_thread(_create_veth_blocking, name, mtu, peer)
+                await _in_thread_to_completion(_create_veth_blocking, name, mtu, peer)
             else:
                 await self._ipr.link("add", ifname=name, kind="veth", mtu=mtu, peer=peer)
 
@@ -127,7 +140,7 @@ class Rtnl:
                 elif await self.link(name) is None:
                     return False  # a cheap get spares a thread and a socket (repeated DELs)
                 else:
-                    await asyncio.to_thread(_delete_link_blocking, name)
+                    await _in_thread_to_completion(_delete_link_blocking, name)
         except NetlinkOperationFailed as error:
             if error.errno == ENODEV:
                 return False
