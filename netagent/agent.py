@@ -48,14 +48,13 @@ class Agent:
         )
         self.handler = InvocationHandler(self.service, self.metrics)
         self.mtu = mtu
-        self.reconciled = False
         self._stop = asyncio.Event()
 
     def readiness(self) -> tuple[bool, str]:
         node_range = self.holder.current
         if node_range is None:
             return False, "fenced: no pod range held"
-        if not self.reconciled:
+        if not self.service.serving_adds:
             return False, "reconciling"
         if not self.peers.synced.is_set():
             return False, "waiting for peer ranges"
@@ -78,7 +77,6 @@ class Agent:
                 await self.service.reconcile()
                 await self._replay_spool()
                 self.service.start_serving_adds()
-                self.reconciled = True
                 tasks = [
                     asyncio.create_task(self.holder.keep_alive(self._stop)),
                     asyncio.create_task(self.peers.run(self._stop)),

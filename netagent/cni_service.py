@@ -61,6 +61,10 @@ class CniService:
         """Called once the kernel is reconciled with ipamd: until then ADD is fenced."""
         self._serving_adds = True
 
+    @property
+    def serving_adds(self) -> bool:
+        return self._serving_adds
+
     async def add(self, request: CniRequest) -> AddResult:
         if not self._serving_adds:
             raise NodeFenced("the agent is still reconciling after start; try again later")
