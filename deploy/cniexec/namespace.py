@@ -29,7 +29,8 @@ def netns_path(netns: str | Path) -> Path:
     return Path(text) if "/" in text else NETNS_RUN_DIR / text
 
 
-def _enter(path: Path) -> None:
+def enter_netns(path: Path) -> None:
+    """Moves the calling thread (only it) into the network namespace at path."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         if _libc.setns(fd, CLONE_NEWNET) != 0:
@@ -49,7 +50,7 @@ def call_in_netns(netns: str | Path | None, function: Callable[[], T]) -> T:
 
     def body() -> None:
         try:
-            _enter(path)
+            enter_netns(path)
             outcome.append(function())
         except BaseException as error:
             failure.append(error)

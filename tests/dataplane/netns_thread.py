@@ -9,47 +9,30 @@ exactly as the agent does in production; subprocesses it starts inherit it.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from deploy.cniexec.namespace import call_in_netns as in_netns
+from deploy.cniexec.namespace import enter_netns
 from deploy.lab.netns import NETNS_DIR
 
 T = TypeVar("T")
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _enter_netns(name: str) -> None:
     """Moves the calling thread into /run/netns/<name>, verifying it arrived."""
     path = NETNS_DIR / name
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        if _libc.setns(fd, CLONE_NEWNET) != 0:
-            code = ctypes.get_errno()
-            raise OSError(code, f"setns {path}: {os.strerror(code)}")
-    finally:
-        os.close(fd)
+    enter_netns(path)
     if os.stat("/proc/thread-self/ns/net").st_ino != os.stat(path).st_ino:
         raise RuntimeError(f"thread did not enter netns {name}")
 
 
-def call_in_netns(name: str, function: Callable[..., T], *args: Any, timeout: float = 30) -> T:
+def call_in_netns(name: str, function: Callable[..., T], *args: Any) -> T:
     """function(*args) on a fresh thread inside netns name."""
-    result: Future[T] = Future()
-
-    def run() -> None:
-        try:
-            _enter_netns(name)
-            result.set_result(function(*args))
-        except BaseException as error:
-            result.set_exception(error)
-
-    threading.Thread(target=run, name=f"in-{name}", daemon=True).start()
-    return result.result(timeout)
+    return in_netns(name, lambda: function(*args))
 
 
 class NetnsEventLoop:
