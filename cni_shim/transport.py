@@ -106,6 +106,7 @@ class _UnaryCall:
         "_send_window_stream",
         "_socket",
         "_stream_ended",
+        "_write_closed",
     )
 
     def __init__(self, deadline: float) -> None:
@@ -121,6 +122,10 @@ class _UnaryCall:
         self._header_blocks: list[list[tuple[bytes, bytes]]] = []
         self._data = bytearray()
         self._stream_ended = False
+        # The agent closed the connection while we were still writing; what it
+        # sent before closing (a whole reply, or GOAWAY/RST_STREAM) is still
+        # ours to read, so writes stop and reading goes on.
+        self._write_closed = False
 
     def connect(self, socket_path: str) -> None:
         self._socket = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
@@ -165,7 +170,7 @@ class _UnaryCall:
         return self._stream_ended and self._continuation is None
 
     def _send_request_body(self, body: memoryview) -> None:
-        while body and not self._complete():
+        while body and not self._complete() and not self._write_closed:
             allowed = min(
                 self._send_window_connection, self._send_window_stream, self._peer_max_frame_size
             )
@@ -208,14 +213,22 @@ class _UnaryCall:
 
     def _send(self, data: bytes) -> None:
         assert self._socket is not None
+        if self._write_closed:
+            return
         self._socket.settimeout(self._remaining())
-        self._socket.sendall(data)
+        try:
+            self._socket.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self._write_closed = True
 
     def _fill(self, size: int) -> None:
         assert self._socket is not None
         while len(self._buffer) < size:
             self._socket.settimeout(self._remaining())
-            chunk = self._socket.recv(1 << 16)
+            try:
+                chunk = self._socket.recv(1 << 16)
+            except ConnectionResetError:
+                chunk = b""
             if not chunk:
                 raise AgentUnreachable("connection closed before the reply was complete")
             self._buffer += chunk

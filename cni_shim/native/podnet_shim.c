@@ -1208,6 +1208,9 @@ struct unary_call {
     struct header_summary first_block, last_block;
     struct buf data;
     bool stream_ended;
+    /* The agent closed while we were still writing; what it sent before closing
+     * (a whole reply, or GOAWAY/RST_STREAM) is still ours to read. */
+    bool write_closed;
 };
 
 static double monotonic_seconds(void)
@@ -1268,7 +1271,7 @@ static bool wait_for(struct unary_call *call, short events)
 
 static bool send_all(struct unary_call *call, const unsigned char *data, size_t len)
 {
-    while (len) {
+    while (len && !call->write_closed) {
         int unused;
         if (!remaining_ms(call, &unused))
             return false;
@@ -1276,6 +1279,10 @@ static bool send_all(struct unary_call *call, const unsigned char *data, size_t 
         if (sent < 0) {
             if (errno == EINTR)
                 continue;
+            if (errno == EPIPE || errno == ECONNRESET) {
+                call->write_closed = true;
+                return true;
+            }
             if (errno != EAGAIN && errno != EWOULDBLOCK)
                 return fail_os(call, errno);
             if (!wait_for(call, POLLOUT))
@@ -1402,7 +1409,7 @@ static bool fill(struct unary_call *call, size_t size)
             call->received.len += (size_t)got;
             continue;
         }
-        if (got == 0)
+        if (got == 0 || (got < 0 && errno == ECONNRESET))
             return fail_protocol(call, "connection closed before the reply was complete");
         if (errno == EINTR)
             continue;
@@ -1558,7 +1565,7 @@ static bool call_complete(const struct unary_call *call) { return call->stream_e
 
 static bool send_request_body(struct unary_call *call, const unsigned char *body, size_t len)
 {
-    while (len && !call_complete(call)) {
+    while (len && !call_complete(call) && !call->write_closed) {
         int64_t allowed = call->send_window_connection;
         if (call->send_window_stream < allowed)
             allowed = call->send_window_stream;

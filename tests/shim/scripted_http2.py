@@ -211,6 +211,26 @@ def answer_after_stalling(peer: ScriptedPeer, stdout: bytes, exit_code: int) -> 
     peer.frames_within(0.5)  # lets the client read, ack and close
 
 
+def answer_without_reading_the_body(peer: ScriptedPeer, stdout: bytes, exit_code: int) -> None:
+    """Grants a large window, answers once the request headers are in, and closes unread.
+
+    The client is still writing its body when the connection goes, as when an
+    agent answers early or restarts; the reply it already sent must be read.
+    """
+    credit = (16 << 20).to_bytes(4, "big")
+    peer.send(
+        frame(SETTINGS, 0, 0, (0x4).to_bytes(2, "big") + credit)
+        + frame(WINDOW_UPDATE, 0, 0, credit)
+    )
+    peer.read_until(lambda f: f.frame_type == HEADERS)
+    headers, message, trailers = response_blocks(stdout, exit_code)
+    peer.send(
+        frame(HEADERS, FLAG_END_HEADERS, 1, headers)
+        + frame(DATA, 0, 1, message)
+        + frame(HEADERS, FLAG_END_HEADERS | FLAG_END_STREAM, 1, trailers)
+    )
+
+
 def reset_stream(peer: ScriptedPeer) -> None:
     peer.read_until(lambda f: f.frame_type == HEADERS)
     peer.send(frame(SETTINGS, 0, 0) + frame(RST_STREAM, 0, 1, (2).to_bytes(4, "big")))
@@ -234,6 +254,7 @@ __all__ = [
     "PING_PAYLOAD",
     "ScriptedPeer",
     "answer_after_stalling",
+    "answer_without_reading_the_body",
     "close_after_headers",
     "go_away_before_accepting",
     "reset_stream",

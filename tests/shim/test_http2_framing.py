@@ -15,6 +15,7 @@ from tests.shim.scripted_http2 import (
     PING_PAYLOAD,
     ScriptedPeer,
     answer_after_stalling,
+    answer_without_reading_the_body,
     close_after_headers,
     go_away_before_accepting,
     reset_stream,
@@ -41,6 +42,20 @@ def test_flow_control_stall_ping_padding_and_continuation(shim: Path, short_dir:
     assert record.has(SETTINGS, FLAG_ACK)
     pings = [f for f in record.frames if f.frame_type == PING]
     assert [(f.flags, f.payload) for f in pings] == [(FLAG_ACK, PING_PAYLOAD)]
+
+
+def test_reply_sent_before_the_agent_closed_is_read(shim: Path, short_dir: Path) -> None:
+    socket_path = short_dir / "agent.sock"
+    # Far more than a unix socket buffers, so the shim is mid-write when the peer closes.
+    config = network_config(agentSocket=str(socket_path), pad="p" * (4 << 20))
+
+    def script(peer: ScriptedPeer) -> None:
+        answer_without_reading_the_body(peer, REPLY, 3)
+
+    with ScriptedPeer(socket_path, script) as peer:
+        done = run_shim(shim, attachment_env("ADD"), config, timeout=20)
+    assert peer.record.error == ""
+    assert (done.returncode, done.stdout) == (3, REPLY), done.stderr
 
 
 @pytest.mark.parametrize(
