@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import aetcd
@@ -39,6 +39,8 @@ class EtcdConnection:
         self._timeout = timeout
         self._clients: dict[EtcdAddress, Any] = {}
         self._active = 0
+        # Watches open per endpoint, each as the callback that abandons it.
+        self._watch_abandoners: dict[EtcdAddress, set[Callable[[], None]]] = {}
 
     @property
     def active_endpoint(self) -> EtcdAddress:
@@ -62,6 +64,10 @@ class EtcdConnection:
                 "etcd endpoint failed, trying next",
                 extra={"failed": str(endpoint), "next": str(self.active_endpoint)},
             )
+            # A member that hangs rather than dies keeps its watch streams open and
+            # silent; they would deliver nothing until keepalive gives up on it.
+            for abandon in self._watch_abandoners.pop(endpoint, set()):
+                abandon()
 
     async def _unary(self, stub_name: str, method: str, request: Any) -> Any:
         """One unary call; on an unreachable endpoint, tries each other endpoint once."""
@@ -155,6 +161,15 @@ class EtcdConnection:
             await closed.wait()
 
         call = rpc.WatchStub(client.channel).Watch(requests())
+        abandoned = False
+
+        def abandon() -> None:
+            nonlocal abandoned
+            abandoned = True
+            call.cancel()
+
+        abandoners = self._watch_abandoners.setdefault(endpoint, set())
+        abandoners.add(abandon)
         try:
             async for response in call:
                 if response.compact_revision:
@@ -169,7 +184,12 @@ class EtcdConnection:
             raise StoreUnavailable(
                 f"etcd watch broke: {error.code().name}: {error.details()}"
             ) from error
+        except asyncio.CancelledError:
+            if not abandoned:
+                raise
+            raise StoreUnavailable(f"etcd watch abandoned: endpoint {endpoint} failed") from None
         finally:
+            abandoners.discard(abandon)
             closed.set()
             call.cancel()
         raise StoreUnavailable("etcd closed the watch stream")
