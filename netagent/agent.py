@@ -49,6 +49,7 @@ class Agent:
         self.handler = InvocationHandler(self.service, self.metrics)
         self.mtu = mtu
         self._stop = asyncio.Event()
+        self._background: set[asyncio.Task[None]] = set()
 
     def readiness(self) -> tuple[bool, str]:
         node_range = self.holder.current
@@ -93,6 +94,7 @@ class Agent:
                 await self._stop.wait()
         finally:
             log_event(logger, "stopping")
+            tasks.extend(self._background)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -103,10 +105,12 @@ class Agent:
                 conflist.remove(self.config.conflist_path)
             self.config.socket_path.unlink(missing_ok=True)
 
-    async def _on_range_change(self, node_range: NodeRange | None) -> None:
+    async def _on_range_change(self, node_range: NodeRange | None, reclaimed: bool) -> None:
         self.metrics.range_held.set(1 if node_range else 0)
         if node_range is None:
             return
+        if reclaimed:
+            self._disconnect_pods_of_reclaimed_range(node_range.cidr)
         written = conflist.write_if_changed(
             self.config.conflist_path,
             conflist.render_conflist(
@@ -118,6 +122,39 @@ class Agent:
         await dataplane.apply_masquerade(
             node_range.cluster_cidr, node_range.cidr, self.config.masquerade
         )
+
+    def _disconnect_pods_of_reclaimed_range(self, cidr: IPv4Network) -> None:
+        """ipamd reclaimed our range while we were cut off, with every pod allocation in
+        it; the addresses may be handed out again, here or on another node, so the pods
+        still holding them must lose them. Having no allocation, they are what the
+        start-up reconcile removes; ADD stays fenced until it has run. Runs apart from
+        the caller, the range heartbeat."""
+        log_event(
+            logger,
+            "range_reclaimed",
+            logging.ERROR,
+            cidr=str(cidr),
+            action="disconnecting the pods attached before the reclaim",
+        )
+        self.service.stop_serving_adds()
+        task = asyncio.create_task(self._reconcile_until_done(cidr))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _reconcile_until_done(self, cidr: IPv4Network) -> None:
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                await self.service.reconcile()
+            except Exception as error:
+                log_event(logger, "reconcile_failed", logging.WARNING, error=repr(error))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            self.service.start_serving_adds()
+            log_event(logger, "ready", cidr=str(cidr), socket=str(self.config.socket_path))
+            return
 
     async def _sync_peer_routes(
         self, desired: Mapping[IPv4Network, IPv4Address]

@@ -61,13 +61,17 @@ class CniService:
         """Called once the kernel is reconciled with ipamd: until then ADD is fenced."""
         self._serving_adds = True
 
+    def stop_serving_adds(self) -> None:
+        """Fences ADD until the next start_serving_adds (a reconcile must run first)."""
+        self._serving_adds = False
+
     @property
     def serving_adds(self) -> bool:
         return self._serving_adds
 
     async def add(self, request: CniRequest) -> AddResult:
         if not self._serving_adds:
-            raise NodeFenced("the agent is still reconciling after start; try again later")
+            raise NodeFenced("the agent is reconciling its pods with ipamd; try again later")
         node_range = self._holder.require()
         port_mappings = parse_port_mappings(request.config.runtime_config)
         key = (request.container_id, request.ifname)

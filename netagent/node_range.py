@@ -19,7 +19,9 @@ from netagent.logs import log_event
 
 logger = logging.getLogger("podnet.agent.range")
 
-RangeListener = Callable[[NodeRange | None], Awaitable[None]]
+# Called with the range now held (None: fenced) and whether ipamd reclaimed the range
+# since it was last held, taking every allocation of this node's pods with it.
+RangeListener = Callable[[NodeRange | None, bool], Awaitable[None]]
 
 
 class NodeRangeHolder:
@@ -31,6 +33,7 @@ class NodeRangeHolder:
         self._renewed_at = 0.0
         self._listeners: list[RangeListener] = []
         self._held = asyncio.Event()
+        self._reclaimed = False
 
     def on_change(self, listener: RangeListener) -> None:
         self._listeners.append(listener)
@@ -65,15 +68,17 @@ class NodeRangeHolder:
         changed = (node_range is not None) != was_held or (
             node_range is not None and node_range != self._range
         )
+        reclaimed = False
         if node_range is not None:
             self._range = node_range
             self._renewed_at = time.monotonic()
             self._held.set()
+            reclaimed, self._reclaimed = self._reclaimed, False
         else:
             self._held.clear()
         if changed:
             for listener in self._listeners:
-                await listener(node_range)
+                await listener(node_range, reclaimed)
 
     async def acquire(self) -> NodeRange:
         node_range = await self._client.acquire_range(self._node, self._node_ip)
@@ -131,6 +136,7 @@ class NodeRangeHolder:
             log_event(logger, "range_renew_failed", logging.WARNING, error=str(error))
         except IpamRangeNotHeld as error:
             log_event(logger, "range_lost", logging.ERROR, error=str(error))
+            self._reclaimed = True
             await self._set(None)
             try:
                 await self.acquire()

@@ -7,11 +7,14 @@ printed (run with -s) and only bounded generously, because CI machines are slow.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import shutil
+import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -19,9 +22,11 @@ from typing import Any
 import pytest
 
 from deploy.cniexec import PluginError
+from deploy.lab.errors import PodError
 from deploy.lab.icmp import ping_once
 from deploy.lab.netns import list_netns, run_ip
 from deploy.lab.probes import json_events
+from netagent.dataplane.naming import host_veth_name
 from tests.conftest import NetnsFactory
 from tests.e2e.podman import Podman
 from tests.lab.cluster_probes import (
@@ -264,6 +269,97 @@ def test_silent_node_is_quarantined_then_reclaimed_and_one_back_in_time_keeps_it
     assert late["node"] == "worker3"
     assert ping_once(late["netns"], pod_on["worker2"]["ip"], 2.0) is not None
     assert ping_once(pod_on["worker2"]["netns"], late["ip"], 2.0) is not None
+
+
+def cut_off_from_ipamd(node: dict[str, Any], ipamd_address: str) -> None:
+    """Drops the node's packets to ipamd (inside the node's namespace): a partition that
+    leaves the agent running and pod traffic flowing."""
+    host, _, port = ipamd_address.rpartition(":")
+    rules = (
+        "table ip podnet-test-cutoff {\n"
+        "  chain out { type filter hook output priority 0; "
+        f"ip daddr {host} tcp dport {port} drop; }}\n"
+        "}\n"
+    )
+    subprocess.run(
+        ["ip", "netns", "exec", node["netns"], "nft", "-f", "-"],
+        input=rules, text=True, check=True, timeout=10,
+    )  # fmt: skip
+
+
+def reconnect_to_ipamd(node: dict[str, Any]) -> None:
+    subprocess.run(
+        ["ip", "netns", "exec", node["netns"], "nft", "delete", "table", "ip",
+         "podnet-test-cutoff"],
+        check=True, timeout=10,
+    )  # fmt: skip
+
+
+def link_names(netns: str) -> set[str]:
+    return {link["ifname"] for link in json.loads(run_ip("-j", "link", "show", netns=netns))}
+
+
+def test_node_cut_off_past_its_quarantine_drops_the_pods_of_its_reclaimed_range(
+    lab: LabRunner,
+) -> None:
+    lab.ok("up", "--nodes", "3", *SHORT_TIMERS)
+    lab.ok("pods", "add", "--count", "2")
+    pod_on = {pod["node"]: pod for pod in pods_of(lab)}
+    worker2 = lab_json(lab)["nodes"][2]
+    stale = pod_on["worker2"]
+
+    # worker2 loses ipamd but keeps running: its agent fences ADD once its lease is past
+    # the TTL, and ipamd reclaims the range after the quarantine.
+    cut_off_from_ipamd(worker2, lab_json(lab)["ipamd"]["address"])
+    wait_for(
+        lambda: ipamd_allocations(lab, worker2["name"]) == {},
+        3 + 6 + GENEROUS,
+        "worker2's range to be reclaimed",
+    )
+    with pytest.raises(PodError) as fenced:
+        add_pod_on(lab, "worker2", "fenced")
+    assert cni_code(fenced.value) == 11, fenced.value
+
+    # Back in touch, worker2 learns its range was reclaimed (with every pod allocation in
+    # it), holds a range again and disconnects the pods attached before: their addresses
+    # may be handed out again, here or on another node.
+    reconnect_to_ipamd(worker2)
+    stale_veth = host_veth_name(stale["container_id"], "eth0")
+    wait_for(
+        lambda: stale_veth not in link_names(worker2["netns"]),
+        GENEROUS * 2,
+        "worker2 to remove the veth of its stale pod",
+    )
+    after = wait_for_add(lambda: add_pod_on(lab, "worker2", "after"))
+    print(f"stale pod had {stale['ip']}; the first pod after the reclaim got {after['ip']}")
+    assert ipamd_allocations(lab, worker2["name"]) == {after["container_id"]: after["ip"]}
+    assert pod_host_routes(worker2["netns"]) == [after["ip"]]
+    assert ping_once(after["netns"], pod_on["worker"]["ip"], 2.0) is not None
+    assert ping_once(pod_on["worker"]["netns"], after["ip"], 2.0) is not None
+    assert json_events(Path(worker2["agent"]["log"]), "range_reclaimed")
+
+
+def pod_host_routes(netns: str) -> list[str]:
+    """Destinations of the node's /32 routes to its pods, sorted, duplicates kept."""
+    raw: list[dict[str, Any]] = json.loads(run_ip("-j", "route", "show", netns=netns) or "[]")
+    return sorted(r["dst"] for r in raw if "gateway" not in r and "/" not in r["dst"])
+
+
+def wait_for_add(add: Callable[[], dict[str, Any]], within: float = GENEROUS) -> dict[str, Any]:
+    """The first ADD that is not fenced (code 11) within `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return add()
+        except PodError as error:
+            if cni_code(error) != 11 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def cni_code(error: PodError) -> int | None:
+    cause = error.__cause__
+    return cause.code if isinstance(cause, PluginError) else None
 
 
 def test_ipamd_outage_fences_adds_and_its_restart_loses_no_update(
