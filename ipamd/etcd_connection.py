@@ -46,8 +46,8 @@ class EtcdConnection:
     def active_endpoint(self) -> EtcdAddress:
         return self._endpoints[self._active]
 
-    async def _client(self) -> Any:
-        endpoint = self.active_endpoint
+    async def client_for(self, endpoint: EtcdAddress) -> Any:
+        """The aetcd client of endpoint, connected on first use."""
         client = self._clients.get(endpoint)
         if client is None:
             client = aetcd.Client(
@@ -74,7 +74,7 @@ class EtcdConnection:
         last_error: grpc.aio.AioRpcError | None = None
         for _ in self._endpoints:
             endpoint = self.active_endpoint
-            client = await self._client()
+            client = await self.client_for(endpoint)
             call = getattr(getattr(client, stub_name), method)
             try:
                 return await call(request, timeout=self._timeout)
@@ -124,8 +124,8 @@ class EtcdConnection:
 
     async def keep_alive_once(self, lease_id: int) -> int:
         """Refreshes a lease once; returns its new TTL, 0 or less when the lease is gone."""
-        client = await self._client()
         endpoint = self.active_endpoint
+        client = await self.client_for(endpoint)
         try:
             call = client.leasestub.LeaseKeepAlive(
                 iter([rpc.LeaseKeepAliveRequest(ID=lease_id)]), timeout=self._timeout
@@ -147,8 +147,10 @@ class EtcdConnection:
         """Yields the creation response, then those carrying events. Raises
         HistoryCompacted when etcd cannot start at start_revision, StoreUnavailable when
         the stream breaks."""
-        client = await self._client()
         endpoint = self.active_endpoint
+        client = await self.client_for(endpoint)
+        if endpoint != self.active_endpoint:  # failed over while connecting
+            raise StoreUnavailable(f"etcd endpoint {endpoint} failed as the watch opened")
         create = rpc.WatchRequest(
             create_request=rpc.WatchCreateRequest(
                 key=key, range_end=range_end, start_revision=start_revision, prev_kv=prev_kv

@@ -43,7 +43,7 @@ def address_of(member: EtcdServer) -> EtcdAddress:
 async def member_status(member: EtcdServer) -> rpc.StatusResponse:
     connection = EtcdConnection([address_of(member)], timeout=2.0)
     try:
-        client = await connection._client()
+        client = await connection.client_for(address_of(member))
         status: rpc.StatusResponse = await client.maintenancestub.Status(
             rpc.StatusRequest(), timeout=2.0
         )
