@@ -12,6 +12,7 @@ would cost), and a bare `python -IS -c pass`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -55,8 +56,11 @@ def run_once(argv: list[str], env: dict[str, str], stdin: bytes) -> tuple[float,
         argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     assert process.stdin is not None and process.stdout is not None and process.stderr is not None
-    process.stdin.write(stdin)
-    process.stdin.close()
+    # VERSION is answered without reading stdin, so the shim may be gone already.
+    with contextlib.suppress(BrokenPipeError):
+        process.stdin.write(stdin)
+    with contextlib.suppress(BrokenPipeError):
+        process.stdin.close()
     stdout = process.stdout.read()
     stderr = process.stderr.read()
     _, status, usage = os.wait4(process.pid, 0)
