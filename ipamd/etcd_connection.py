@@ -69,6 +69,15 @@ class EtcdConnection:
             for abandon in self._watch_abandoners.pop(endpoint, set()):
                 abandon()
 
+    def _stream_failed(
+        self, endpoint: EtcdAddress, what: str, error: grpc.aio.AioRpcError
+    ) -> StoreUnavailable:
+        """The error for a broken stream call; streams are not retried here, but the
+        next call goes to another endpoint if this one looks unreachable."""
+        if error.code() in _RETRYABLE:
+            self._fail_over(endpoint)
+        return StoreUnavailable(f"etcd {what}: {error.code().name}: {error.details()}")
+
     async def _unary(self, stub_name: str, method: str, request: Any) -> Any:
         """One unary call; on an unreachable endpoint, tries each other endpoint once."""
         last_error: grpc.aio.AioRpcError | None = None
@@ -134,11 +143,7 @@ class EtcdConnection:
                 ttl: int = reply.TTL
                 return ttl
         except grpc.aio.AioRpcError as error:
-            if error.code() in _RETRYABLE:
-                self._fail_over(endpoint)
-            raise StoreUnavailable(
-                f"etcd LeaseKeepAlive failed: {error.code().name}: {error.details()}"
-            ) from error
+            raise self._stream_failed(endpoint, "LeaseKeepAlive failed", error) from error
         raise StoreUnavailable("etcd LeaseKeepAlive ended without a reply")
 
     async def watch(
@@ -181,11 +186,7 @@ class EtcdConnection:
                 if response.created or response.events:
                     yield response
         except grpc.aio.AioRpcError as error:
-            if error.code() in _RETRYABLE:
-                self._fail_over(endpoint)
-            raise StoreUnavailable(
-                f"etcd watch broke: {error.code().name}: {error.details()}"
-            ) from error
+            raise self._stream_failed(endpoint, "watch broke", error) from error
         except asyncio.CancelledError:
             if not abandoned:
                 raise

@@ -84,13 +84,7 @@ class Agent:
                     asyncio.create_task(self._retry_spool_periodically()),
                 ]
                 await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-                log_event(
-                    logger,
-                    "ready",
-                    cidr=str(node_range.cidr),
-                    socket=str(self.config.socket_path),
-                    mtu=self.mtu,
-                )
+                self._log_ready(node_range.cidr)
                 await self._stop.wait()
         finally:
             log_event(logger, "stopping")
@@ -153,8 +147,14 @@ class Agent:
                 delay = min(delay * 2, 2.0)
                 continue
             self.service.start_serving_adds()
-            log_event(logger, "ready", cidr=str(cidr), socket=str(self.config.socket_path))
+            self._log_ready(cidr)
             return
+
+    def _log_ready(self, cidr: IPv4Network) -> None:
+        """The line operators (and the lab) take as "serving ADDs from this range"."""
+        log_event(
+            logger, "ready", cidr=str(cidr), socket=str(self.config.socket_path), mtu=self.mtu
+        )
 
     async def _sync_peer_routes(
         self, desired: Mapping[IPv4Network, IPv4Address]
