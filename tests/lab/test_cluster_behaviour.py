@@ -7,7 +7,6 @@ printed (run with -s) and only bounded generously, because CI machines are slow.
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 import shutil
 import subprocess
@@ -28,6 +27,7 @@ from deploy.lab.netns import list_netns, run_ip
 from deploy.lab.probes import json_events
 from netagent.dataplane.naming import host_veth_name
 from tests.conftest import NetnsFactory
+from tests.dataplane.kernel_view import ipv4_routes, links
 from tests.e2e.podman import Podman
 from tests.lab.cluster_probes import (
     add_pod_on,
@@ -295,10 +295,6 @@ def reconnect_to_ipamd(node: dict[str, Any]) -> None:
     )  # fmt: skip
 
 
-def link_names(netns: str) -> set[str]:
-    return {link["ifname"] for link in json.loads(run_ip("-j", "link", "show", netns=netns))}
-
-
 def test_node_cut_off_past_its_quarantine_drops_the_pods_of_its_reclaimed_range(
     lab: LabRunner,
 ) -> None:
@@ -327,7 +323,7 @@ def test_node_cut_off_past_its_quarantine_drops_the_pods_of_its_reclaimed_range(
     stale_veth = host_veth_name(stale["container_id"], "eth0")
     # TCP retransmission backoff after the drops can delay the first renewal by seconds.
     took = wait_for(
-        lambda: stale_veth not in link_names(worker2["netns"]),
+        lambda: stale_veth not in links(worker2["netns"]),
         GENEROUS * 4,
         "worker2 to remove the veth of its stale pod",
     )
@@ -343,8 +339,8 @@ def test_node_cut_off_past_its_quarantine_drops_the_pods_of_its_reclaimed_range(
 
 def pod_host_routes(netns: str) -> list[str]:
     """Destinations of the node's /32 routes to its pods, sorted, duplicates kept."""
-    raw: list[dict[str, Any]] = json.loads(run_ip("-j", "route", "show", netns=netns) or "[]")
-    return sorted(r["dst"] for r in raw if "gateway" not in r and "/" not in r["dst"])
+    routes = ipv4_routes(netns)
+    return sorted(r["dst"] for r in routes if "gateway" not in r and "/" not in r["dst"])
 
 
 def wait_for_add(add: Callable[[], dict[str, Any]], within: float = GENEROUS) -> dict[str, Any]:
