@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import podnet.shim
+
 import cni_shim
 
 DEFAULT_BIN_DIR = Path("/opt/cni/bin")
@@ -37,7 +39,7 @@ COMPILE_TIMEOUT_SECONDS = 120.0
 LAUNCHER = """#!{python} -IS
 # podnet CNI plugin (written by podnet-install-shim; do not edit)
 import sys
-sys.path.insert(0, {package_root!r})
+sys.path[:0] = {package_roots!r}
 from cni_shim.main import main
 main()
 """
@@ -54,13 +56,16 @@ class InstalledShim:
     fallback_reason: str = ""  # why a native install became the Python launcher
 
 
-def package_root() -> Path:
-    """The directory that contains the cni_shim package."""
-    return Path(cni_shim.__file__).resolve().parent.parent
+def package_roots() -> list[str]:
+    """The directories holding the cni_shim package and the podnet contract package
+    (one directory when installed, two in a source checkout)."""
+    roots = [Path(cni_shim.__file__).resolve().parent.parent]
+    roots.append(Path(podnet.shim.__file__).resolve().parent.parent.parent)
+    return list(dict.fromkeys(str(root) for root in roots))
 
 
-def launcher_text(python: str, root: Path) -> str:
-    return LAUNCHER.format(python=python, package_root=str(root))
+def launcher_text(python: str, roots: list[str]) -> str:
+    return LAUNCHER.format(python=python, package_roots=roots)
 
 
 def find_compiler() -> str | None:
@@ -113,7 +118,7 @@ def install_python_launcher(
         raise ValueError(f"interpreter path {python!r} cannot go on a shebang line")
 
     def write(temp_path: Path) -> None:
-        temp_path.write_text(launcher_text(python, package_root()))
+        temp_path.write_text(launcher_text(python, package_roots()))
 
     return _install_atomically(bin_dir, name, write)
 

@@ -29,8 +29,9 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import BinaryIO, TextIO
 
+    from podnet.shim.wire import Invocation
+
     from cni_shim.settings import ShimSettings
-    from cni_shim.wire import Invocation
 
 FORWARDED_COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS")
 _UNREACHABLE_CODES = {"ADD": TRY_AGAIN_LATER, "CHECK": TRY_AGAIN_LATER, "GC": TRY_AGAIN_LATER}
@@ -46,9 +47,10 @@ def run(environ: Mapping[str, str], stdin: BinaryIO, stdout: BinaryIO, stderr: T
         stdout.write(version_reply())
         return 0
     # Imported here so that VERSION, run before every podman command, skips them.
+    from podnet.shim.wire import Invocation
+
     from cni_shim.settings import read_shim_settings
     from cni_shim.transport import AgentUnreachable, invoke
-    from cni_shim.wire import Invocation
 
     config = stdin.read()
     settings = read_shim_settings(config)
@@ -124,7 +126,7 @@ def _spool(
             )
         )
         return 1
-    from cni_shim.spool import spool_del  # only here: pathlib is not free
+    from podnet.shim.spool import spool_del  # only here: pathlib is not free
 
     try:
         path = spool_del(settings.spool_dir, invocation)

@@ -6,7 +6,7 @@ Error codes used here (the spec's; netagent.cni.errors holds the full tree):
 
 from __future__ import annotations
 
-from cni_shim.versions import LATEST_VERSION, SUPPORTED_VERSIONS
+from podnet.shim.versions import LATEST_VERSION, SUPPORTED_VERSIONS
 
 INVALID_ENVIRONMENT = 4
 IO_FAILURE = 5

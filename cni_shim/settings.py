@@ -6,10 +6,10 @@ A plain class, not a frozen dataclass: `import dataclasses` alone costs about
 
 from __future__ import annotations
 
+from podnet.shim.defaults import DEFAULT_AGENT_SOCKET, DEFAULT_SPOOL_DIR
+
 from cni_shim.config_scan import top_level_members
 
-DEFAULT_AGENT_SOCKET = "/run/podnet/agent.sock"
-DEFAULT_SPOOL_DIR = "/var/lib/podnet/spool"
 DEFAULT_TIMEOUT_SECONDS = 30.0
 # STATUS is polled every few seconds by containerd; a slow answer is a failed one.
 STATUS_TIMEOUT_SECONDS = 5.0

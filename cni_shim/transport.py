@@ -12,8 +12,9 @@ from __future__ import annotations
 import _socket
 import time
 
+from podnet.shim.wire import Invocation, WireError, decode_outcome, encode_invocation
+
 from cni_shim.hpack import HeaderDecoder, HpackError, encode_literal_headers
-from cni_shim.wire import Invocation, WireError, decode_outcome, encode_invocation
 
 INVOKE_PATH = b"/podnet.v1.CniAgent/Invoke"
 

@@ -9,20 +9,21 @@ from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv4Network
 
 from grpc_health.v1 import health_pb2
+from podnet.logs import log_event
+from podnet.shim.spool import discard, load_spooled
 from podnet.v1 import cni_pb2
 
-from cni_shim.spool import discard, load_spooled
-from netagent import conflist, dataplane
-from netagent.cni_server import SERVICE_NAME, start_cni_server
-from netagent.cni_service import CniService, ServiceSettings
+from netagent import dataplane
 from netagent.config import AgentConfig
-from netagent.http_server import build_app, start_http
-from netagent.invocation import InvocationHandler
+from netagent.controllers import conflist
+from netagent.controllers.node_range import NodeRangeHolder
+from netagent.controllers.peer_route_follower import PeerRouteFollower
 from netagent.ipam_client import IpamClient, NodeRange
-from netagent.logs import log_event
 from netagent.metrics import AgentMetrics
-from netagent.node_range import NodeRangeHolder
-from netagent.peer_routes import PeerRouteFollower
+from netagent.server.cni_socket import SERVICE_NAME, start_cni_server
+from netagent.server.http import build_app, start_http
+from netagent.verbs.invocation import InvocationHandler
+from netagent.verbs.service import CniService, ServiceSettings
 
 logger = logging.getLogger("podnet.agent")
 

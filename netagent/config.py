@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from podnet.shim.defaults import DEFAULT_AGENT_SOCKET, DEFAULT_SPOOL_DIR
+
 
 class ConfigError(Exception):
     """A flag value the agent cannot run with."""
@@ -47,13 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--ipamd", required=True, metavar="HOST:PORT", help="address of ipamd's gRPC endpoint")
     add(
         "--socket",
-        default="/run/podnet/agent.sock",
+        default=DEFAULT_AGENT_SOCKET,
         help="unix socket the CNI shim calls "
         "(created mode 0600; its directory mode 0700) [%(default)s]",
     )
     add(
         "--spool-dir",
-        default="/var/lib/podnet/spool",
+        default=DEFAULT_SPOOL_DIR,
         help="where DELs that could not be completed are recorded for replay [%(default)s]",
     )
     add(

@@ -1,6 +1,6 @@
 """The agent's exception tree (dataplane errors live in netagent.dataplane.errors).
 
-Translated to CNI error codes in exactly one place: netagent.cni_error_mapping.
+Translated to CNI error codes in exactly one place: netagent.verbs.error_mapping.
 """
 
 from __future__ import annotations

@@ -12,10 +12,11 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from podnet.logs import configure_logging
+
 from netagent import dataplane
 from netagent.agent import Agent
 from netagent.config import AgentConfig, ConfigError, parse_config
-from netagent.logs import configure_logging
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from deploy.lab.etcd_server import EtcdEndpoint, EtcdServer
-from deploy.lab.netns import create_netns, delete_netns_with_prefix
-from deploy.lab.ports import free_port
+from tools.lab.etcd_server import EtcdEndpoint, EtcdServer
+from tools.lab.netns import create_netns, delete_netns_with_prefix
+from tools.lab.ports import free_port
 
 # Every namespace a test makes starts with this, unique per pytest run.
 RUN_PREFIX = f"pnt{os.getpid():x}-"

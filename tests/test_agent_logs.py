@@ -6,7 +6,7 @@ import io
 import json
 import logging
 
-from netagent.logs import JsonLineFormatter, log_event, request_context
+from podnet.logs import JsonLineFormatter, log_event, request_context
 
 
 def test_extra_fields_log_event_fields_and_request_context_all_reach_the_line() -> None:

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploy.lab.etcd_server import EtcdEndpoint
-from deploy.lab.netns import list_netns, run_ip
 from tests.conftest import NetnsFactory
+from tools.lab.etcd_server import EtcdEndpoint
+from tools.lab.netns import list_netns, run_ip
 
 
 def test_etcd_fixture_serves_clients(etcd: EtcdEndpoint) -> None:
-    from deploy.lab.processes import tcp_open
+    from tools.lab.processes import tcp_open
 
     assert tcp_open(etcd.host, etcd.client_port)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from cni_shim.versions import SUPPORTED_VERSIONS
+from podnet.shim.versions import SUPPORTED_VERSIONS
+
 from netagent.cni.errors import CniError, ErrorCode
 
 __all__ = ["SUPPORTED_VERSIONS", "at_least", "version_tuple"]

@@ -24,7 +24,7 @@ from netagent.dataplane.errors import (
     PeerRouteSyncFailed,
 )
 from netagent.dataplane.host_port_rules import HostPortRule
-from netagent.dataplane.host_ports import (
+from netagent.dataplane.host_port_table import (
     add_host_ports,
     ensure_host_port_table,
     list_host_ports,
@@ -43,7 +43,7 @@ from netagent.dataplane.model import (
 )
 from netagent.dataplane.naming import host_veth_name
 from netagent.dataplane.node_settings import default_route_mtu, enable_ipv4_forwarding
-from netagent.dataplane.peer_routes import sync_peer_routes
+from netagent.dataplane.peer_route_sync import sync_peer_routes
 from netagent.dataplane.route_diff import PeerRoute, RouteDiff, diff_peer_routes
 
 __all__ = [

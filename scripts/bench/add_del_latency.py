@@ -17,8 +17,8 @@ from pathlib import Path
 
 from bench_session import Chain, churn_once, load_average, machine, ratio, running_lab, warm_up
 
-from deploy.churn.latency import LatencySummary
-from deploy.churn.runner import Workload
+from tools.churn.latency import LatencySummary
+from tools.churn.runner import Workload
 
 CONFIGS = (
     ("podnet", Chain("podnet"), False),

@@ -17,16 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy.churn.report import build_report
-from deploy.churn.runner import Workload, run_churn
-from deploy.churn.targets import (
+from tools.churn.report import build_report
+from tools.churn.runner import Workload, run_churn
+from tools.churn.targets import (
     Target,
     TargetOptions,
     lab_target,
     reference_node_of_lab,
     reference_target,
 )
-from deploy.churn.verification import take_baseline, verify_run
+from tools.churn.verification import take_baseline, verify_run
 
 LAB_CLI = str(Path(sys.executable).parent / "podnet-lab")
 

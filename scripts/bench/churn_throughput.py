@@ -17,7 +17,7 @@ from typing import Any
 
 from bench_session import Chain, churn_once, load_average, machine, ratio, running_lab, warm_up
 
-from deploy.churn.runner import Workload
+from tools.churn.runner import Workload
 
 CONCURRENCY = (1, 4, 16)
 PODS = {1: 24, 4: 48, 16: 64}

@@ -22,9 +22,9 @@ from pathlib import Path
 import grpc
 from podnet.v1 import ipam_pb2, ipam_pb2_grpc
 
-from deploy.lab.etcd_server import EtcdServer
-from deploy.lab.ports import free_port
-from deploy.lab.processes import spawn, stop, wait_until
+from tools.lab.etcd_server import EtcdServer
+from tools.lab.ports import free_port
+from tools.lab.processes import spawn, stop, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 IPAMD = shutil.which("podnet-ipamd") or str(REPO / ".venv/bin/podnet-ipamd")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deploy.churn.invariants import (
+from tools.churn.invariants import (
     Allocation,
     ChurnArtifacts,
     NodeObservation,

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from deploy.churn.runner import Workload, run_churn
-from deploy.churn.targets import TargetOptions, lab_target
-from deploy.churn.verification import take_baseline, verify_run
-from deploy.cniexec import CniRuntime, RuntimeConf, RuntimeSettings, kubernetes_pod_args
-from deploy.lab.netns import create_netns, delete_netns, list_netns
 from tests.churn.conftest import run_churn_cli
 from tests.lab.conftest import LabRunner
+from tools.churn.runner import Workload, run_churn
+from tools.churn.targets import TargetOptions, lab_target
+from tools.churn.verification import take_baseline, verify_run
+from tools.cniexec import CniRuntime, RuntimeConf, RuntimeSettings, kubernetes_pod_args
+from tools.lab.netns import create_netns, delete_netns, list_netns
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from deploy.churn.runner import Workload, run_churn
-from deploy.churn.targets import TargetOptions, reference_target
-from deploy.churn.verification import take_baseline, verify_run
-from deploy.cniexec import CniRuntime, RuntimeConf, RuntimeSettings, kubernetes_pod_args
-from deploy.lab.netns import list_netns
 from tests.churn.conftest import run_churn_cli
 from tests.conftest import NetnsFactory
+from tools.churn.runner import Workload, run_churn
+from tools.churn.targets import TargetOptions, reference_target
+from tools.churn.verification import take_baseline, verify_run
+from tools.cniexec import CniRuntime, RuntimeConf, RuntimeSettings, kubernetes_pod_args
+from tools.lab.netns import list_netns
 
 
 def test_reference_churn_with_host_ports_keeps_every_invariant(

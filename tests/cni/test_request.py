@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from podnet.shim.versions import SUPPORTED_VERSIONS
 
-from cni_shim.versions import SUPPORTED_VERSIONS
 from netagent.cni.errors import CniError, ErrorCode
 from netagent.cni.request import Attachment, parse_cni_args, parse_request
 

@@ -8,10 +8,10 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 import pytest
 
-from deploy.lab.netns import NETNS_DIR
 from netagent.dataplane import PodNetworkSpec, host_veth_name
 from tests.conftest import NetnsFactory
 from tests.dataplane.netns_thread import NetnsEventLoop
+from tools.lab.netns import NETNS_DIR
 
 POD_RANGE = IPv4Network("10.244.1.0/24")
 GATEWAY = IPv4Address("10.244.1.1")

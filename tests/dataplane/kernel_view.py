@@ -6,7 +6,7 @@ import json
 import subprocess
 from typing import Any
 
-from deploy.lab.icmp import ping_once
+from tools.lab.icmp import ping_once
 
 
 def ip_json(netns: str, *args: str) -> list[dict[str, Any]]:

@@ -15,9 +15,9 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from deploy.cniexec.namespace import call_in_netns as in_netns
-from deploy.cniexec.namespace import enter_netns
-from deploy.lab.netns import NETNS_DIR
+from tools.cniexec.namespace import call_in_netns as in_netns
+from tools.cniexec.namespace import enter_netns
+from tools.lab.netns import NETNS_DIR
 
 T = TypeVar("T")
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from deploy.lab.processes import wait_until
 from netagent import dataplane
 from netagent.dataplane import (
     AttachmentMismatch,
@@ -24,6 +23,7 @@ from netagent.dataplane import (
 from tests.conftest import NetnsFactory
 from tests.dataplane import kernel_view as kv
 from tests.dataplane.conftest import Node, pod_spec
+from tools.lab.processes import wait_until
 
 
 def _route(dst: str, **fields: str) -> dict[str, object]:

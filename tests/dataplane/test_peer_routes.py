@@ -6,7 +6,6 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 import pytest
 
-from deploy.lab.netns import NETNS_DIR
 from netagent import dataplane
 from netagent.dataplane import (
     PeerRoute,
@@ -20,6 +19,7 @@ from tests.dataplane import kernel_view as kv
 from tests.dataplane.conftest import Node
 from tests.dataplane.netns_thread import NetnsEventLoop
 from tests.dataplane.topology import make_network, plug_node
+from tools.lab.netns import NETNS_DIR
 
 PODNET_PROTO = "112"  # 0x70 as iproute2 prints it
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploy.lab.etcd_server import EtcdServer
-from deploy.lab.processes import spawn, stop, tcp_open, wait_until
+from tools.lab.etcd_server import EtcdServer
+from tools.lab.processes import spawn, stop, tcp_open, wait_until
 
 VENV_BIN = Path(sys.executable).parent
 ETCD_PORT, ETCD_PEER_PORT, IPAMD_PORT, HTTP_PORT = 2379, 2380, 9600, 9610

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from podnet.shim.versions import SUPPORTED_VERSIONS
 
-from cni_shim.versions import SUPPORTED_VERSIONS
-from deploy.lab.netns import delete_netns
-from deploy.lab.processes import wait_until
 from tests.conftest import NetnsFactory
 from tests.e2e.ipamd_probe import allocations
 from tests.e2e.single_node import SingleNode, ns_json
+from tools.lab.netns import delete_netns
+from tools.lab.processes import wait_until
 
 K8S_ARGS = "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0;K8S_POD_UID=abc-123"
 

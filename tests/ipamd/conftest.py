@@ -16,9 +16,9 @@ import grpc
 import pytest
 from podnet.v1 import ipam_pb2, ipam_pb2_grpc
 
-from deploy.lab.etcd_server import EtcdEndpoint
-from deploy.lab.ports import free_port
-from deploy.lab.processes import spawn, stop, wait_until
+from tools.lab.etcd_server import EtcdEndpoint
+from tools.lab.ports import free_port
+from tools.lab.processes import spawn, stop, wait_until
 
 IPAMD = shutil.which("podnet-ipamd") or str(Path(__file__).parents[2] / ".venv/bin/podnet-ipamd")
 

@@ -9,9 +9,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from podnet.v1 import ipam_pb2
 
-from deploy.lab.etcd_server import EtcdServer
-from deploy.lab.ports import free_port
 from tests.ipamd.conftest import Ipamd, IpamdFactory, acquire, allocate, next_event
+from tools.lab.etcd_server import EtcdServer
+from tools.lab.ports import free_port
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING

@@ -22,11 +22,11 @@ import pytest
 from aetcd import rpc
 from podnet.v1 import ipam_pb2, ipam_pb2_grpc
 
-from deploy.lab.etcd_server import EtcdServer
-from deploy.lab.ports import free_port
 from ipamd.config import EtcdAddress
 from ipamd.etcd_connection import EtcdConnection, prefix_end
 from tests.ipamd.conftest import IpamdFactory, acquire, allocate, next_event
+from tools.lab.etcd_server import EtcdServer
+from tools.lab.ports import free_port
 
 MEMBERS = 3
 WORKERS = 8

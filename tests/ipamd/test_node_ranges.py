@@ -9,8 +9,8 @@ import aetcd
 import grpc
 from podnet.v1 import ipam_pb2
 
-from deploy.lab.etcd_server import EtcdEndpoint
 from tests.ipamd.conftest import IPAMD, Ipamd, IpamdFactory, acquire, allocate, rpc_error
+from tools.lab.etcd_server import EtcdEndpoint
 
 
 async def test_config_mismatch_is_refused_with_one_line(ipamd_factory: IpamdFactory) -> None:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import grpc
 import pytest
 
-from deploy.lab.etcd_server import EtcdEndpoint
 from ipamd.config import EtcdAddress
 from ipamd.etcd_connection import EtcdConnection
 from ipamd.keys import KeyLayout
@@ -19,6 +18,7 @@ from ipamd.records import Attachment, IpRecord, PodRef
 from ipamd.reservation_batcher import ReservationBatcher
 from ipamd.store import ClaimOutcome, EtcdStore, Reservation, ReserveOutcome, ReserveResult
 from tests.ipamd.conftest import IpamdFactory, acquire, allocate
+from tools.lab.etcd_server import EtcdEndpoint
 
 RANGE_A = ipaddress.IPv4Network("10.244.1.0/24")
 RANGE_B = ipaddress.IPv4Network("10.244.2.0/24")

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from deploy.cniexec import (
+from tests.lab.conftest import LabRunner
+from tools.cniexec import (
     ChainResult,
     CniRuntime,
     NetworkConfigList,
@@ -19,12 +20,11 @@ from deploy.cniexec import (
     kubernetes_pod_args,
     load_conflist,
 )
-from deploy.lab.layout import LabPaths, LabSettings
-from deploy.lab.netns import run_ip
-from deploy.lab.pods import add_pod
-from deploy.lab.probes import http_get
-from deploy.lab.state import read_lab, write_pod
-from tests.lab.conftest import LabRunner
+from tools.lab.layout import LabPaths, LabSettings
+from tools.lab.netns import run_ip
+from tools.lab.pods import add_pod
+from tools.lab.probes import http_get
+from tools.lab.state import read_lab, write_pod
 
 GRPCURL = str(Path(sys.executable).parent / "grpcurl")
 Route = tuple[str, str]  # (destination, gateway)

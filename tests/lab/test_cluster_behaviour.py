@@ -20,11 +20,6 @@ from typing import Any
 
 import pytest
 
-from deploy.cniexec import PluginError
-from deploy.lab.errors import PodError
-from deploy.lab.icmp import ping_once
-from deploy.lab.netns import list_netns, run_ip
-from deploy.lab.probes import json_events
 from netagent.dataplane.naming import host_veth_name
 from tests.conftest import NetnsFactory
 from tests.dataplane.kernel_view import ipv4_routes, links
@@ -47,6 +42,11 @@ from tests.lab.cluster_probes import (
 from tests.lab.conftest import LabRunner
 from tests.lab.route_monitor import RouteMonitor
 from tests.lab.test_lab_cluster import pid_alive, recorded_pids
+from tools.cniexec import PluginError
+from tools.lab.errors import PodError
+from tools.lab.icmp import ping_once
+from tools.lab.netns import list_netns, run_ip
+from tools.lab.probes import json_events
 
 CLUSTER_CIDR = "10.244.0.0/16"
 SHORT_TIMERS = ("--node-lease-ttl", "3", "--quarantine", "6")

@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from deploy.cniexec import (
+from tests.conftest import NetnsFactory
+from tools.cniexec import (
     CniRuntime,
     PluginError,
     RuntimeConf,
     RuntimeSettings,
     parse_conflist,
 )
-from deploy.cniexec.conflist import plugin_stdin
-from tests.conftest import NetnsFactory
+from tools.cniexec.conflist import plugin_stdin
 
 RECORDER = """#!/usr/bin/python3
 import json, os, sys

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from deploy.cniexec import (
+from tests.conftest import NetnsFactory
+from tools.cniexec import (
     CniRuntime,
     ConfigError,
     PluginError,
@@ -21,8 +22,7 @@ from deploy.cniexec import (
     kubernetes_pod_args,
     parse_conflist,
 )
-from deploy.lab.netns import in_netns, run_ip
-from tests.conftest import NetnsFactory
+from tools.lab.netns import in_netns, run_ip
 
 REFERENCE_BIN_DIR = "/usr/lib/cni"
 

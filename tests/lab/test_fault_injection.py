@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from deploy.lab.probes import json_events
 from tests.lab.conftest import LabRunner
+from tools.lab.probes import json_events
 
 CHURN_CLI = str(Path(sys.executable).parent / "podnet-churn")
 PODS = 120

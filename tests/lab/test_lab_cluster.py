@@ -8,9 +8,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from deploy.lab.icmp import ping_once
-from deploy.lab.netns import create_netns, delete_netns, list_netns, run_ip
 from tests.lab.conftest import LabRunner
+from tools.lab.icmp import ping_once
+from tools.lab.netns import create_netns, delete_netns, list_netns, run_ip
 
 
 def pid_alive(pid: int) -> bool:

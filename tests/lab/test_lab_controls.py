@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from deploy.lab.cli import build_parser
-from deploy.lab.daemons import DaemonOptions
-from deploy.lab.layout import LabSettings, plan_node, plan_nodes, role_index
-from deploy.lab.state import LabRecord, read_lab, write_lab
+from tools.lab.cli import build_parser
+from tools.lab.daemons import DaemonOptions
+from tools.lab.layout import LabSettings, plan_node, plan_nodes, role_index
+from tools.lab.state import LabRecord, read_lab, write_lab
 
 
 def test_a_joining_node_continues_the_numbering(tmp_path: Path) -> None:

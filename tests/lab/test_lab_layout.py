@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploy.lab.convergence import NodeView, missing_pieces
-from deploy.lab.layout import LabSettings, plan_nodes, workload_nodes
-from deploy.lab.state import (
+from tools.lab.convergence import NodeView, missing_pieces
+from tools.lab.layout import LabSettings, plan_nodes, workload_nodes
+from tools.lab.state import (
     DaemonRecord,
     LabRecord,
     PodRecord,

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from podnet.shim.wire import decode_invocation, encode_outcome
+
 from cni_shim.hpack import encode_literal_headers
 from cni_shim.huffman import huffman_encode
 from cni_shim.transport import (
@@ -33,7 +35,6 @@ from cni_shim.transport import (
     WINDOW_UPDATE,
     frame,
 )
-from cni_shim.wire import decode_invocation, encode_outcome
 
 DEFAULT_WINDOW = 65_535
 PING_PAYLOAD = b"podnet!!"

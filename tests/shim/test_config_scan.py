@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 import pytest
+from podnet.shim.defaults import DEFAULT_AGENT_SOCKET
 
 from cni_shim.config_scan import NESTED, ConfigScanError, top_level_members
-from cni_shim.settings import DEFAULT_AGENT_SOCKET, read_shim_settings
+from cni_shim.settings import read_shim_settings
 
 DOCUMENTS = [
     "{}",

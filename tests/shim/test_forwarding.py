@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 import grpc
+from podnet.shim.spool import load_spooled
 
-from cni_shim.spool import load_spooled
 from tests.shim.conftest import (
     StandInAgent,
     attachment_env,

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import grpc
 import pytest
+from podnet.shim.spool import attachment_of_spool_file, load_spooled
 
 from cni_shim.install import SANITIZE_FLAGS, install_native_shim, install_shim
 from cni_shim.native.huffman_header import HEADER_PATH, render_header
-from cni_shim.spool import attachment_of_spool_file, load_spooled
 from tests.shim.conftest import (
     StandInAgent,
     attachment_env,

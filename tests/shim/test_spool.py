@@ -6,15 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
-
-from cni_shim.spool import (
+from podnet.shim.spool import (
     attachment_of_spool_file,
     discard,
     load_spooled,
     spool_del,
     spool_file_name,
 )
-from cni_shim.wire import Invocation
+from podnet.shim.wire import Invocation
 
 
 def del_for(container_id: str, ifname: str = "eth0", config: bytes = b"{}") -> Invocation:

@@ -8,8 +8,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from podnet.shim.spool import load_spooled
 
-from cni_shim.spool import load_spooled
 from tests.shim.conftest import attachment_env, cni_env, network_config, run_shim
 
 

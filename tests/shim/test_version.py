@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from podnet.shim.versions import SUPPORTED_VERSIONS
 
 from cni_shim.replies import version_reply
-from cni_shim.versions import SUPPORTED_VERSIONS
 from tests.shim.conftest import cni_env, run_shim
 
 EXPECTED = {"cniVersion": "1.1.0", "supportedVersions": list(SUPPORTED_VERSIONS)}

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from podnet.v1 import cni_pb2
-
-from cni_shim.wire import (
+from podnet.shim.wire import (
     Invocation,
     WireError,
     decode_invocation,
@@ -13,6 +11,7 @@ from cni_shim.wire import (
     encode_invocation,
     encode_outcome,
 )
+from podnet.v1 import cni_pb2
 
 INVOCATIONS = [
     Invocation(""),

@@ -1,0 +1,291 @@
+"""podnet-lab: a kind-like multi-node podnet cluster inside network namespaces."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from podnet.logs import configure_logging
+
+from tools.lab.bringup import UpOptions, lab_up
+from tools.lab.daemons import DaemonOptions
+from tools.lab.errors import (
+    LabError,
+    LabExistsError,
+    LabNotUpError,
+    LabStartError,
+    UnknownNodeError,
+)
+from tools.lab.ipamd_controls import ipamd_restart, ipamd_start, ipamd_stop
+from tools.lab.layout import LabPaths, LabSettings
+from tools.lab.node_controls import node_add, node_remove, node_start, node_stop
+from tools.lab.pods import add_pods, delete_pods
+from tools.lab.report import matrix_text, node_reports, ping_matrix, show_json, show_text
+from tools.lab.state import read_lab, read_pods
+from tools.lab.teardown import lab_down
+
+DEFAULT_STATE_ROOT = Path("/run/podnet-lab")
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _prefix(text: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,15}", text):
+        raise argparse.ArgumentTypeError("1-16 of [a-z0-9-], starting with a letter or digit")
+    return text
+
+
+def _pod_name(text: str) -> str:
+    if not _NAME.match(text) or len(text) > 40:
+        raise argparse.ArgumentTypeError("a DNS label of at most 40 characters")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="podnet-lab",
+        description="A local kind-like podnet cluster: nodes, pods and a bridge, "
+        "all in network namespaces (nothing in the root namespace).",
+    )
+    parser.add_argument(
+        "--prefix",
+        type=_prefix,
+        default="pl-",
+        help="prefix of every namespace the lab makes, so labs can coexist (default: pl-)",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        help="where lab.json, logs, sockets and configs live (default: /run/podnet-lab/PREFIX)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="level of the JSON-lines log on stderr (default: warning)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = commands.add_parser("up", help="create the lab and wait until the cluster is formed")
+    up.add_argument("--nodes", type=int, default=3, help="number of nodes (default: 3)")
+    up.add_argument(
+        "--timeout", type=float, default=90.0, help="seconds to wait for the cluster (default: 90)"
+    )
+    up.add_argument(
+        "--node-lease-ttl", type=int, default=30, help="ipamd node lease TTL (default: 30)"
+    )
+    up.add_argument(
+        "--quarantine",
+        type=int,
+        default=5,
+        help="seconds ipamd keeps a silent node's range and pods before reclaim (default: 5)",
+    )
+    up.add_argument("--mtu", type=int, help="pod interface MTU passed to the agents")
+
+    pods = commands.add_parser("pods", help="add or delete pods")
+    pod_commands = pods.add_subparsers(dest="pods_command", required=True, metavar="ACTION")
+    add = pod_commands.add_parser("add", help="add pods, spread over the workers")
+    add.add_argument("--count", type=int, default=4, help="how many pods (default: 4)")
+    add.add_argument(
+        "--name", type=_pod_name, default="webserver", help="pod name stem (default: webserver)"
+    )
+    delete = pod_commands.add_parser("del", help="delete pods through the CNI chain")
+    which = delete.add_mutually_exclusive_group(required=True)
+    which.add_argument("--name", type=_pod_name, help="delete the pods with this name stem")
+    which.add_argument("--all", action="store_true", help="delete every pod")
+
+    show = commands.add_parser("show", help="nodes (conflist, range, ip route) and pods")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+
+    ping = commands.add_parser("ping", help="pod-to-pod reachability matrix")
+    ping.add_argument(
+        "--timeout", type=float, default=1.0, help="seconds to wait per echo (default: 1)"
+    )
+
+    logs = commands.add_parser("logs", help="print a daemon's log")
+    logs.add_argument("node", metavar="NODE", help="node name, e.g. worker2 or pl-worker2")
+    logs.add_argument(
+        "--daemon",
+        choices=["agent", "ipamd", "etcd"],
+        default="agent",
+        help="which daemon (default: agent; ipamd and etcd run on the control-plane)",
+    )
+
+    _add_node_commands(commands)
+    _add_ipamd_commands(commands)
+    commands.add_parser("down", help="remove everything the lab made (idempotent)")
+    return parser
+
+
+def _timeout_flag(parser: argparse.ArgumentParser, default: float, what: str) -> None:
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=default,
+        help=f"seconds to wait {what} (default: {default:g})",
+    )
+
+
+def _add_node_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    node = commands.add_parser("node", help="stop, start, add or remove a node of a running lab")
+    actions = node.add_subparsers(dest="node_command", required=True, metavar="ACTION")
+    stop = actions.add_parser(
+        "stop", help="stop the node's agent with SIGTERM, like a node being shut down"
+    )
+    stop.add_argument("name", metavar="NAME", help="node name, e.g. worker2 or pl-worker2")
+    stop.add_argument("--kill", action="store_true", help="SIGKILL instead, like a crash")
+    start = actions.add_parser(
+        "start", help="start the node's agent again with the same flags and paths"
+    )
+    start.add_argument("name", metavar="NAME", help="node name, e.g. worker2 or pl-worker2")
+    _timeout_flag(start, 30.0, "for the agent's /readyz")
+    add = actions.add_parser(
+        "add",
+        help="a new worker joins: namespace on the bridge with the next IP, agent started; "
+        "waits until it holds a range and every running node routes to every other",
+    )
+    _timeout_flag(add, 60.0, "for the cluster to converge")
+    remove = actions.add_parser(
+        "remove",
+        help="the node leaves: its pods are deleted, its agent stopped, "
+        "its namespace and state removed (ipamd reclaims its range after quarantine)",
+    )
+    remove.add_argument("name", metavar="NAME", help="node name, e.g. worker2 or pl-worker2")
+
+
+def _add_ipamd_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ipamd = commands.add_parser("ipamd", help="stop, start or restart the lab's ipamd")
+    actions = ipamd.add_subparsers(dest="ipamd_command", required=True, metavar="ACTION")
+    stop = actions.add_parser("stop", help="stop ipamd (SIGTERM); agents keep running")
+    stop.add_argument("--kill", action="store_true", help="SIGKILL instead, like a crash")
+    start = actions.add_parser("start", help="start ipamd again with its original flags")
+    _timeout_flag(start, 30.0, "until it serves")
+    restart = actions.add_parser("restart", help="stop, then start; waits until it serves")
+    restart.add_argument(
+        "--kill",
+        action="store_true",
+        help="SIGKILL instead of SIGTERM (no 2 s drain of open streams: a quick crash-restart)",
+    )
+    _timeout_flag(restart, 30.0, "until it serves")
+
+
+def _node(settings: LabSettings, args: argparse.Namespace) -> int:
+    if args.node_command == "stop":
+        node_stop(settings, args.name, args.kill, say)
+    elif args.node_command == "start":
+        node_start(settings, args.name, args.timeout, say)
+    elif args.node_command == "add":
+        node_add(settings, args.timeout, say)
+    else:
+        node_remove(settings, args.name, say)
+    return 0
+
+
+def _ipamd(settings: LabSettings, args: argparse.Namespace) -> int:
+    if args.ipamd_command == "stop":
+        ipamd_stop(settings, args.kill, say)
+    elif args.ipamd_command == "start":
+        ipamd_start(settings, args.timeout, say)
+    else:
+        ipamd_restart(settings, args.kill, args.timeout, say)
+    return 0
+
+
+def _show(settings: LabSettings, as_json: bool) -> int:
+    paths = LabPaths(settings.state_dir)
+    lab = read_lab(paths.lab_json)
+    if lab is None:
+        raise LabNotUpError(f"no lab with prefix {settings.prefix!r} in {settings.state_dir}")
+    reports = node_reports(lab)
+    pods = read_pods(paths.pods_dir)
+    say(show_json(lab, reports, pods) if as_json else show_text(reports, pods))
+    return 0
+
+
+def _ping(settings: LabSettings, timeout: float) -> int:
+    pods = read_pods(LabPaths(settings.state_dir).pods_dir)
+    if len(pods) < 2:
+        say(f"{len(pods)} pod(s): nothing to ping")
+        return 0
+    matrix = ping_matrix(pods, timeout)
+    say(matrix_text(pods, matrix))
+    failed = sum(1 for answered in matrix.values() if not answered)
+    say(f"{len(matrix) - failed}/{len(matrix)} pairs reachable")
+    return 1 if failed else 0
+
+
+def _logs(settings: LabSettings, node_name: str, daemon: str) -> int:
+    lab = read_lab(LabPaths(settings.state_dir).lab_json)
+    if lab is None:
+        raise LabNotUpError(f"no lab with prefix {settings.prefix!r} in {settings.state_dir}")
+    node = lab.node(node_name)
+    if node is None:
+        known = ", ".join(n.role for n in lab.nodes)
+        raise UnknownNodeError(f"no node {node_name!r} (nodes: {known})")
+    record = {"agent": node.agent, "ipamd": lab.ipamd, "etcd": lab.etcd}[daemon]
+    if record is None or record.netns != node.netns:
+        raise UnknownNodeError(f"{daemon} does not run on {node.role}")
+    sys.stdout.write(Path(record.log).read_text(errors="replace"))
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    state_dir = args.state_dir or DEFAULT_STATE_ROOT / args.prefix
+    settings = LabSettings(prefix=args.prefix, state_dir=state_dir.absolute())
+    if args.command == "up":
+        options = UpOptions(
+            nodes=args.nodes,
+            timeout=args.timeout,
+            daemons=DaemonOptions(
+                node_lease_ttl=args.node_lease_ttl, quarantine=args.quarantine, mtu=args.mtu
+            ),
+        )
+        try:
+            lab_up(settings, options, say)
+        except LabExistsError:
+            raise
+        except (LabError, OSError, RuntimeError, subprocess.SubprocessError) as error:
+            raise LabStartError(
+                f"{error}\nthe lab is left in place for `logs` and `show`; "
+                f"`podnet-lab --prefix {settings.prefix} down` removes it"
+            ) from error
+        return 0
+    if args.command == "pods" and args.pods_command == "add":
+        add_pods(settings, args.count, args.name, say)
+        return 0
+    if args.command == "pods":
+        delete_pods(settings, None if args.all else args.name, say)
+        return 0
+    if args.command == "show":
+        return _show(settings, args.json)
+    if args.command == "ping":
+        return _ping(settings, args.timeout)
+    if args.command == "logs":
+        return _logs(settings, args.node, args.daemon)
+    if args.command == "node":
+        return _node(settings, args)
+    if args.command == "ipamd":
+        return _ipamd(settings, args)
+    lab_down(settings, say)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level)
+    try:
+        return run(args)
+    except (LabError, OSError, RuntimeError, subprocess.SubprocessError) as error:
+        print(f"podnet-lab: {error}", file=sys.stderr, flush=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

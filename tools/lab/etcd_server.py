@@ -1,0 +1,103 @@
+"""An etcd member (Debian's etcd-server) on chosen ports in a data dir: alone, or one of a
+new cluster whose members are named up front."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tools.lab.processes import spawn, stop, tcp_open, wait_until
+
+
+@dataclass(frozen=True)
+class EtcdEndpoint:
+    host: str
+    client_port: int
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.client_port}"
+
+
+class EtcdServer:
+    def __init__(
+        self,
+        data_dir: Path,
+        host: str,
+        client_port: int,
+        peer_port: int,
+        netns: str | None = None,
+        name: str = "podnet-etcd",
+        cluster: Mapping[str, str] | None = None,
+    ) -> None:
+        """cluster: every member's name and peer URL, this one included; alone if None."""
+        self.data_dir = data_dir
+        self.endpoint = EtcdEndpoint(host, client_port)
+        self.peer_port = peer_port
+        self.netns = netns
+        self.name = name
+        self.log_path = data_dir.parent / f"{name}.log"
+        self.cluster = dict(cluster) if cluster is not None else {name: self.peer_url}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def peer_url(self) -> str:
+        return f"http://{self.endpoint.host}:{self.peer_port}"
+
+    def start(self, timeout: float = 20.0) -> None:
+        self.launch()
+        self.wait_serving(timeout)
+
+    def launch(self) -> None:
+        """Starts the process. Members of a new cluster serve clients only once a quorum
+        has started, so launch them all before waiting on any."""
+        etcd = shutil.which("etcd") or "/usr/bin/etcd"
+        client_url = f"http://{self.endpoint.host}:{self.endpoint.client_port}"
+        peer_url = self.peer_url
+        initial_cluster = ",".join(f"{name}={url}" for name, url in self.cluster.items())
+        self.process = spawn(
+            [
+                etcd,
+                "--name",
+                self.name,
+                "--data-dir",
+                str(self.data_dir),
+                "--listen-client-urls",
+                client_url,
+                "--advertise-client-urls",
+                client_url,
+                "--listen-peer-urls",
+                peer_url,
+                "--initial-advertise-peer-urls",
+                peer_url,
+                "--initial-cluster",
+                initial_cluster,
+                "--initial-cluster-state",
+                "new",
+                "--log-level",
+                "warn",
+                "--logger",
+                "zap",
+            ],
+            self.log_path,
+            netns=self.netns,
+            env={"ETCD_UNSUPPORTED_ARCH": "", "ETCD_ENABLE_V2": "false"},
+        )
+
+    def wait_serving(self, timeout: float) -> None:
+        assert self.process is not None, "launch() first"
+        wait_until(
+            lambda: tcp_open(self.endpoint.host, self.endpoint.client_port, self.netns),
+            timeout,
+            f"etcd on {self.endpoint.address}",
+            self.process,
+            self.log_path,
+        )
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process)
+            self.process = None

@@ -1,0 +1,157 @@
+"""lab.json (the running lab, for other tools) and the per-pod records.
+
+Schema documented in docs/lab.md. Files are written atomically; readers are
+tolerant, because `down` must work from whatever a crashed `up` left behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tools.lab.options import DaemonOptions
+
+SCHEMA = "podnet-lab/v1"
+
+
+@dataclass(frozen=True)
+class DaemonRecord:
+    program: str  # what /proc/<pid>/cmdline must contain before we signal the pid
+    netns: str
+    address: str
+    pid: int
+    log: str
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    name: str  # the node name given to the agent (= its namespace name)
+    role: str
+    netns: str
+    ip: str
+    agent_socket: str
+    spool_dir: str
+    cni_conf_dir: str
+    conflist: str
+    cni_bin_dirs: list[str]
+    cni_cache_dir: str
+    http_address: str
+    agent: DaemonRecord | None = None
+    pod_cidr: str | None = None
+
+
+@dataclass(frozen=True)
+class LabRecord:
+    prefix: str
+    state_dir: str
+    status: str  # "starting" until every node converged, then "ready"
+    cluster_cidr: str
+    bridge_netns: str
+    docker_subnet: str
+    gateway: str
+    cni_bin_dir: str
+    nodes: list[NodeRecord]
+    etcd: DaemonRecord | None = None
+    ipamd: DaemonRecord | None = None
+    daemon_options: DaemonOptions = field(default_factory=DaemonOptions)
+    schema: str = SCHEMA
+
+    def node(self, name: str) -> NodeRecord | None:
+        for node in self.nodes:
+            if name in (node.name, node.role, node.netns):
+                return node
+        return None
+
+    def daemons(self) -> list[DaemonRecord]:
+        """Agents first, then ipamd, then etcd: the order to stop them in."""
+        found = [node.agent for node in self.nodes if node.agent is not None]
+        return found + [d for d in (self.ipamd, self.etcd) if d is not None]
+
+
+@dataclass(frozen=True)
+class PodRecord:
+    name: str  # the Kubernetes pod name, e.g. webserver-1
+    netns: str
+    node: str  # node role, e.g. worker2
+    container_id: str
+    uid: str
+    ifname: str
+    ip: str
+    host_veth: str
+    k8s_namespace: str = "default"
+    add_seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def write_json_atomically(path: Path, document: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(document, handle, indent=2)
+            handle.write("\n")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _daemon(raw: Any) -> DaemonRecord | None:
+    return DaemonRecord(**raw) if isinstance(raw, dict) else None
+
+
+def lab_to_json(lab: LabRecord) -> dict[str, Any]:
+    return dataclasses.asdict(lab)
+
+
+def lab_from_json(document: dict[str, Any]) -> LabRecord:
+    nodes = [NodeRecord(**{**raw, "agent": _daemon(raw.get("agent"))}) for raw in document["nodes"]]
+    return LabRecord(
+        **{
+            **document,
+            "nodes": nodes,
+            "etcd": _daemon(document.get("etcd")),
+            "ipamd": _daemon(document.get("ipamd")),
+            "daemon_options": DaemonOptions.from_json(document.get("daemon_options")),
+        }
+    )
+
+
+def write_lab(path: Path, lab: LabRecord) -> None:
+    write_json_atomically(path, lab_to_json(lab))
+
+
+def read_lab(path: Path) -> LabRecord | None:
+    """The recorded lab, or None when missing or unreadable."""
+    try:
+        return lab_from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_pod(pods_dir: Path, pod: PodRecord) -> None:
+    write_json_atomically(pods_dir / f"{pod.netns}.json", dataclasses.asdict(pod))
+
+
+def remove_pod(pods_dir: Path, pod: PodRecord) -> None:
+    (pods_dir / f"{pod.netns}.json").unlink(missing_ok=True)
+
+
+def read_pods(pods_dir: Path) -> list[PodRecord]:
+    pods = []
+    for path in sorted(pods_dir.glob("*.json")):
+        try:
+            pods.append(PodRecord(**json.loads(path.read_text())))
+        except (OSError, ValueError, TypeError):
+            continue
+    return sorted(pods, key=lambda pod: (pod.name.rsplit("-", 1)[0], _index(pod.name)))
+
+
+def _index(pod_name: str) -> int:
+    tail = pod_name.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
