@@ -168,9 +168,7 @@ class Agent:
             logger, "ready", cidr=str(cidr), socket=str(self.config.socket_path), mtu=self.mtu
         )
 
-    async def _sync_peer_routes(
-        self, desired: Mapping[IPv4Network, IPv4Address]
-    ) -> RouteDiff:
+    async def _sync_peer_routes(self, desired: Mapping[IPv4Network, IPv4Address]) -> RouteDiff:
         diff = await self.dataplane.sync_peer_routes(desired)
         self.metrics.peer_routes.set(len(desired))
         return diff

@@ -23,12 +23,9 @@ logger = logging.getLogger("podnet.agent.hostports")
 AttachmentKey = tuple[str, str]  # (container id, ifname)
 
 
-def rules_for(
-    pod_ip: ipaddress.IPv4Address, mappings: Sequence[PortMapping]
-) -> list[HostPortRule]:
+def rules_for(pod_ip: ipaddress.IPv4Address, mappings: Sequence[PortMapping]) -> list[HostPortRule]:
     return sorted(
-        HostPortRule(m.protocol, m.host_port, pod_ip, m.container_port, m.host_ip)
-        for m in mappings
+        HostPortRule(m.protocol, m.host_port, pod_ip, m.container_port, m.host_ip) for m in mappings
     )
 
 
