@@ -129,6 +129,10 @@ class CniService:
                     self._settings.node_name, request.container_id, request.ifname
                 )
             except IpamUnavailable as error:
+                if request.replayed:
+                    # A failed replay must keep its spool file: the replayer discards
+                    # the file of every replay that succeeds.
+                    raise
                 path = spool_del(self._settings.spool_dir, _invocation_for_spool(request))
                 log_event(
                     logger,
