@@ -2,7 +2,8 @@
 
 It keeps the few rules the agent relies on (attach refuses a missing netns or an
 existing pod interface, a host port is held once per node, detach is idempotent) and
-records every call. `fail` makes an operation raise, for as long as it is set.
+records every call. `fail` makes an operation raise, for as long as it is set;
+`fail_detach` the detach of one veth.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class FakeDataplane:
     forwarding: bool = False
     calls: list[tuple[str, object]] = field(default_factory=list)
     fail: dict[str, BaseException] = field(default_factory=dict)
+    fail_detach: dict[str, BaseException] = field(default_factory=dict)
 
     def add_netns(self, path: str) -> str:
         self.netns.add(Path(path))
@@ -76,6 +78,8 @@ class FakeDataplane:
 
     async def detach(self, host_ifname: str, netns: Path | None, ifname: str) -> bool:
         self._enter("detach", host_ifname)
+        if host_ifname in self.fail_detach:
+            raise self.fail_detach[host_ifname]
         return self.veths.pop(host_ifname, None) is not None
 
     async def verify(self, spec: PodNetworkSpec, expected_pod_mac: str | None) -> None:
