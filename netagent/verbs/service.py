@@ -198,11 +198,16 @@ class CniService:
             except Exception as error:
                 failures.append(f"{key[0]}/{key[1]}: {error}")
         for veth in await self._dataplane.list_host_veths():
-            if veth.name not in valid_veths:
+            if veth.name in valid_veths:
+                continue
+            try:
                 await self._dataplane.detach(veth.name, None, "")
-                log_event(logger, "gc_removed_veth", host_veth=veth.name)
+            except Exception as error:
+                failures.append(f"{veth.name}: {error}")
+                continue
+            log_event(logger, "gc_removed_veth", host_veth=veth.name)
         if failures:
-            raise IpamUnavailable("GC could not release: " + "; ".join(failures))
+            raise IpamUnavailable("GC could not clean up: " + "; ".join(failures))
 
     def status(self) -> None:
         self._holder.require()
