@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +19,10 @@ def invocation(
     container_id: str = "",
     netns: str = "",
     ifname: str = "eth0",
-    **config: Any,
+    config: Mapping[str, Any] | None = None,
 ) -> cni_pb2.CniInvocation:
-    document = {"cniVersion": "1.1.0", "name": "podnet", "type": "podnet", **config}
+    """config: network configuration keys besides cniVersion, name and type."""
+    document = {"cniVersion": "1.1.0", "name": "podnet", "type": "podnet", **(config or {})}
     return cni_pb2.CniInvocation(
         command=command,
         container_id=container_id,

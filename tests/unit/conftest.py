@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from podnet.v1 import cni_pb2
@@ -49,15 +50,15 @@ class Node:
     metrics: AgentMetrics
     spool_dir: Path
 
-    async def add(self, container_id: str, netns: str | None = None, **config: object) -> Outcome:
+    async def add(self, container_id: str, netns: str | None = None, **config: Any) -> Outcome:
         netns = netns or self.dataplane.add_netns(f"/run/netns/{container_id}")
-        return await call(self.handler, invocation("ADD", container_id, netns, **config))
+        return await call(self.handler, invocation("ADD", container_id, netns, config=config))
 
     def in_use(self) -> float | None:
         return self.metrics.registry.get_sample_value("podnet_allocations_in_use")
 
-    async def delete(self, container_id: str, netns: str = "", **config: object) -> Outcome:
-        return await call(self.handler, invocation("DEL", container_id, netns, **config))
+    async def delete(self, container_id: str, netns: str = "", **config: Any) -> Outcome:
+        return await call(self.handler, invocation("DEL", container_id, netns, config=config))
 
 
 @pytest.fixture

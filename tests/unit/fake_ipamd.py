@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 
 from podnet.v1 import ipam_pb2
 
@@ -50,6 +51,11 @@ class FakeIpamd:
         self.reachable = False
         self._stream.put_nowait(None)
 
+    def publish(self, kind: str, node_range: NodeRange) -> None:
+        """One change on the open range stream ("added" or "removed")."""
+        self._revision += 1
+        self._stream.put_nowait(PeerRangeEvent(kind, (node_range,), self._revision))
+
     def come_back(self) -> None:
         self.reachable = True
 
@@ -82,6 +88,7 @@ class FakeIpamd:
                 cluster_cidr=CLUSTER_CIDR,
                 lease_ttl_seconds=self.lease_ttl_seconds,
             )
+        self.ranges[node] = replace(self.ranges[node], lease_ttl_seconds=self.lease_ttl_seconds)
         return self.ranges[node]
 
     async def renew_range(self, node: str, cidr: ipaddress.IPv4Network) -> NodeRange:

@@ -37,7 +37,7 @@ async def test_del_with_ipamd_down_removes_the_veth_and_spools_the_release(node:
     added = await node.add("c1", runtimeConfig={"portMappings": [host_port(8080)]})
     assert added.exit_code == 0
     node.ipamd.go_down()
-    request = invocation("DEL", "c1", "/run/netns/c1", runtimeConfig={})
+    request = invocation("DEL", "c1", "/run/netns/c1", config={"runtimeConfig": {}})
 
     outcome = await node.handler(request)
 
@@ -56,7 +56,9 @@ async def test_del_with_ipamd_down_removes_the_veth_and_spools_the_release(node:
 
 async def test_spooled_file_is_what_the_shim_writes_and_parses_back(node: Node) -> None:
     node.ipamd.go_down()
-    request = invocation("DEL", "c1", "", runtimeConfig={"portMappings": [host_port(80)]})
+    request = invocation(
+        "DEL", "c1", "", config={"runtimeConfig": {"portMappings": [host_port(80)]}}
+    )
     assert (await node.handler(request)).exit_code == 0
     (spooled,) = load_spooled(node.spool_dir)
 

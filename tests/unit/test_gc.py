@@ -20,7 +20,8 @@ def veth(container_id: str) -> str:
 
 async def gc(node: Node, *valid: str) -> Outcome:
     attachments = [{"containerID": c, "ifname": "eth0"} for c in valid]
-    return await call(node.handler, invocation("GC", **{"cni.dev/valid-attachments": attachments}))
+    request = invocation("GC", config={"cni.dev/valid-attachments": attachments})
+    return await call(node.handler, request)
 
 
 async def test_gc_goes_on_past_failed_releases_and_reports_them(node: Node) -> None:
