@@ -25,6 +25,8 @@ from netagent.dataplane.model import Attachment, HostVeth, PodNetworkSpec
 from netagent.dataplane.naming import host_veth_name
 from netagent.dataplane.route_diff import PeerRoute, RouteDiff, diff_peer_routes
 
+OUTSIDE_ANY_RANGE = IPv4Interface("10.99.0.2/24")
+
 
 @dataclass(frozen=True)
 class Veth:
@@ -50,10 +52,10 @@ class FakeDataplane:
         self.netns.add(Path(path))
         return path
 
-    def add_stray_veth(self, container_id: str, ifname: str) -> str:
-        """A veth the agent made earlier whose allocation ipamd no longer has."""
-        name = host_veth_name(container_id, ifname)
-        self.veths[name] = Veth(container_id, ifname, Path("/gone"), IPv4Interface("10.99.0.2/24"))
+    def add_veth(self, container_id: str, address: IPv4Interface = OUTSIDE_ANY_RANGE) -> str:
+        """A veth (ifname eth0) the agent made before it was restarted."""
+        name = host_veth_name(container_id, "eth0")
+        self.veths[name] = Veth(container_id, "eth0", Path(f"/run/netns/{container_id}"), address)
         return name
 
     def calls_to(self, operation: str) -> list[object]:

@@ -112,7 +112,7 @@ async def test_dels_spooled_while_the_agent_was_down_are_replayed_on_start(
 ) -> None:
     ipamd, dataplane = FakeIpamd(), FakeDataplane()
     node_range = await ipamd.acquire_range(NODE, "192.0.2.10")
-    ipamd.give(node_range, "c9")
+    veth = dataplane.add_veth("c9", ipamd.give(node_range, "c9").address)
     # What the shim writes when it cannot reach the agent.
     spool_file = spool_del(
         agents.workdir / "spool", as_shim_invocation(invocation("DEL", "c9", "/run/netns/c9"))
@@ -121,6 +121,7 @@ async def test_dels_spooled_while_the_agent_was_down_are_replayed_on_start(
     running = await agents.start(dataplane, ipamd)
 
     assert not spool_file.exists()
+    assert veth not in dataplane.veths
     assert ipamd.allocations == {}
     assert ipamd.released == [("c9", "eth0")]
     assert running.metric("podnet_spooled_dels_replayed_total") == 1

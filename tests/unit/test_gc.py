@@ -31,7 +31,7 @@ async def test_gc_goes_on_past_failed_releases_and_reports_them(node: Node) -> N
         assert outcome.exit_code == 0
     node_range = node.holder.require()
     node.ipamd.give(node_range, "c")  # an allocation whose ADD never wired a veth
-    stray = node.dataplane.add_stray_veth("x", "eth0")  # a veth with no allocation
+    stray = node.dataplane.add_veth("x")  # a veth with no allocation
     node.ipamd.fail_release[("b", "eth0")] = IpamUnavailable("ipamd timed out")
     node.ipamd.fail_release[("c", "eth0")] = IpamRejected("ipamd refused: INTERNAL")
     ports_of_keep = set(node.dataplane.host_ports)
@@ -54,7 +54,7 @@ async def test_gc_goes_on_past_failed_releases_and_reports_them(node: Node) -> N
 async def test_gc_goes_on_past_a_veth_it_cannot_remove(node: Node) -> None:
     for container_id in ("a", "b"):
         assert (await node.add(container_id)).exit_code == 0
-    stray = node.dataplane.add_stray_veth("x", "eth0")
+    stray = node.dataplane.add_veth("x")
     node.dataplane.fail_detach[veth("a")] = NetlinkOperationFailed("RTM_DELLINK", 16, "Busy")
 
     outcome = await gc(node)
