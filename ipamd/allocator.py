@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from ipamd.addressing import address_at, gateway_of, is_node_range_of, parse_network
+from ipamd.allocation_store import AddressReserver, AllocationStore
 from ipamd.config import ClusterConfig
 from ipamd.errors import (
     Contention,
@@ -21,8 +22,7 @@ from ipamd.errors import (
 )
 from ipamd.indexes import AddressIndex, ClaimIndex
 from ipamd.records import Attachment, IpRecord, PodRef
-from ipamd.reservation_batcher import ReservationBatcher
-from ipamd.store import ClaimOutcome, EtcdStore, NodeState, Reservation, ReserveOutcome
+from ipamd.store import ClaimOutcome, NodeState, Reservation, ReserveOutcome
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +64,12 @@ def _require_name(what: str, value: str) -> None:
 class Allocator:
     def __init__(
         self,
-        store: EtcdStore,
+        store: AllocationStore,
         cluster: ClusterConfig,
         lease_ttl: int,
         claims: ClaimIndex,
         addresses: AddressIndex,
-        reserver: ReservationBatcher,
+        reserver: AddressReserver,
     ) -> None:
         self._store = store
         self._reserver = reserver

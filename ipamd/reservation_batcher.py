@@ -16,8 +16,9 @@ import contextlib
 from collections import deque
 from dataclasses import dataclass
 
+from ipamd.allocation_store import ReservationStore
 from ipamd.errors import Contention
-from ipamd.store import EtcdStore, Reservation, ReserveResult
+from ipamd.store import Reservation, ReserveResult
 
 # 32 reservations need at most 96 compares and 96 reads: within etcd's default of 128
 # operations of each kind per transaction.
@@ -32,7 +33,7 @@ class _Waiting:
 
 
 class ReservationBatcher:
-    def __init__(self, store: EtcdStore, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, store: ReservationStore, max_batch: int = MAX_BATCH) -> None:
         self._store = store
         self._max_batch = max_batch
         self._waiting: deque[_Waiting] = deque()

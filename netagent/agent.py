@@ -13,13 +13,16 @@ from podnet.logs import log_event
 from podnet.shim.spool import discard, load_spooled
 from podnet.v1 import cni_pb2
 
-from netagent import dataplane
 from netagent.config import AgentConfig
 from netagent.controllers import conflist
 from netagent.controllers.node_range import NodeRangeHolder
 from netagent.controllers.peer_route_follower import PeerRouteFollower
+from netagent.dataplane.config import DataplaneConfig
+from netagent.dataplane.kernel import KernelDataplane
+from netagent.dataplane.route_diff import RouteDiff
 from netagent.ipam_client import IpamClient, NodeRange
 from netagent.metrics import AgentMetrics
+from netagent.seams import Dataplane, Ipam
 from netagent.server.cni_socket import SERVICE_NAME, start_cni_server
 from netagent.server.http import build_app, start_http
 from netagent.verbs.invocation import InvocationHandler
@@ -31,10 +34,11 @@ SPOOL_RETRY_SECONDS = 5.0
 
 
 class Agent:
-    def __init__(self, config: AgentConfig, mtu: int) -> None:
+    def __init__(self, config: AgentConfig, mtu: int, dataplane: Dataplane, ipam: Ipam) -> None:
         self.config = config
         self.metrics = AgentMetrics()
-        self.ipam = IpamClient(config.ipamd_address, config.ipamd_timeout)
+        self.dataplane = dataplane
+        self.ipam = ipam
         self.holder = NodeRangeHolder(self.ipam, config.node_name, str(config.node_ip))
         self._ipamd_back = asyncio.Event()
         self.peers = PeerRouteFollower(
@@ -43,6 +47,7 @@ class Agent:
         self.service = CniService(
             ServiceSettings(config.node_name, config.spool_dir, mtu),
             self.ipam,
+            self.dataplane,
             self.holder,
             self.metrics,
             ipamd_reachable=lambda: self.peers.connected,
@@ -51,6 +56,12 @@ class Agent:
         self.mtu = mtu
         self._stop = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def from_config(cls, config: AgentConfig, mtu: int) -> Agent:
+        """The agent on this node's kernel, talking to the ipamd the config names."""
+        dataplane = KernelDataplane(DataplaneConfig())
+        return cls(config, mtu, dataplane, IpamClient(config.ipamd_address, config.ipamd_timeout))
 
     def readiness(self) -> tuple[bool, str]:
         node_range = self.holder.current
@@ -71,7 +82,7 @@ class Agent:
             build_app(self.metrics, self.readiness), self.config.http_host, self.config.http_port
         )
         self.holder.on_change(self._on_range_change)
-        await dataplane.enable_ipv4_forwarding()
+        await self.dataplane.enable_ipv4_forwarding()
         tasks: list[asyncio.Task[None]] = []
         try:
             node_range = await self.holder.acquire_until_held(self._stop)
@@ -114,7 +125,7 @@ class Agent:
         )
         if written:
             log_event(logger, "conflist_written", path=str(self.config.conflist_path))
-        await dataplane.apply_masquerade(
+        await self.dataplane.apply_masquerade(
             node_range.cluster_cidr, node_range.cidr, self.config.masquerade
         )
 
@@ -157,10 +168,8 @@ class Agent:
             logger, "ready", cidr=str(cidr), socket=str(self.config.socket_path), mtu=self.mtu
         )
 
-    async def _sync_peer_routes(
-        self, desired: Mapping[IPv4Network, IPv4Address]
-    ) -> dataplane.RouteDiff:
-        diff = await dataplane.sync_peer_routes(desired)
+    async def _sync_peer_routes(self, desired: Mapping[IPv4Network, IPv4Address]) -> RouteDiff:
+        diff = await self.dataplane.sync_peer_routes(desired)
         self.metrics.peer_routes.set(len(desired))
         return diff
 

@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 async def _serve(config: AgentConfig) -> None:
     config.spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     mtu = config.mtu or dataplane.default_route_mtu()
-    agent = Agent(config, mtu)
+    agent = Agent.from_config(config, mtu)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, agent.stop)

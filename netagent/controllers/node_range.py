@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable
 from podnet.logs import log_event
 
 from netagent.errors import IpamRangeNotHeld, IpamUnavailable, NodeFenced
-from netagent.ipam_client import IpamClient, NodeRange
+from netagent.ipam_client import NodeRange
+from netagent.seams import RangeLeases
 
 logger = logging.getLogger("podnet.agent.range")
 
@@ -26,7 +27,7 @@ RangeListener = Callable[[NodeRange | None, bool], Awaitable[None]]
 
 
 class NodeRangeHolder:
-    def __init__(self, client: IpamClient, node: str, node_ip: str) -> None:
+    def __init__(self, client: RangeLeases, node: str, node_ip: str) -> None:
         self._client = client
         self._node = node
         self._node_ip = node_ip

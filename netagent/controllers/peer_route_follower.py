@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from podnet.logs import log_event
 
 from netagent.errors import IpamUnavailable
-from netagent.ipam_client import IpamClient, NodeRange, PeerRangeEvent
+from netagent.ipam_client import NodeRange, PeerRangeEvent
+from netagent.seams import RangeWatch
 
 logger = logging.getLogger("podnet.agent.peers")
 
@@ -49,7 +50,7 @@ def desired_routes(
 class PeerRouteFollower:
     def __init__(
         self,
-        client: IpamClient,
+        client: RangeWatch,
         own_node: str,
         sync: RouteSync,
         on_reconnected: Callable[[], None] = lambda: None,

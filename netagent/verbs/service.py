@@ -18,15 +18,17 @@ from podnet.shim.spool import spool_del
 from podnet.shim.wire import Invocation
 from podnet.v1 import ipam_pb2
 
-from netagent import dataplane
 from netagent.cni.port_mappings import parse_port_mappings
 from netagent.cni.request import CniRequest
 from netagent.cni.result import AddResult, parse_prev_result, pod_attachment_result
 from netagent.controllers.host_port_keeper import HostPortKeeper
 from netagent.controllers.node_range import NodeRangeHolder
+from netagent.dataplane.model import PodNetworkSpec
+from netagent.dataplane.naming import host_veth_name
 from netagent.errors import CheckMismatch, IpamUnavailable, NodeFenced
-from netagent.ipam_client import IpamClient, NodeRange, PodAddress
+from netagent.ipam_client import NodeRange, PodAddress
 from netagent.metrics import AgentMetrics
+from netagent.seams import Dataplane, PodAddresses
 from netagent.verbs.attachment_locks import AttachmentLocks
 
 logger = logging.getLogger("podnet.agent.cni")
@@ -43,7 +45,8 @@ class CniService:
     def __init__(
         self,
         settings: ServiceSettings,
-        ipam: IpamClient,
+        ipam: PodAddresses,
+        dataplane: Dataplane,
         holder: NodeRangeHolder,
         metrics: AgentMetrics,
         ipamd_reachable: Callable[[], bool],
@@ -51,10 +54,11 @@ class CniService:
         self._ipamd_reachable = ipamd_reachable
         self._settings = settings
         self._ipam = ipam
+        self._dataplane = dataplane
         self._holder = holder
         self._metrics = metrics
         self._locks = AttachmentLocks()
-        self._host_ports = HostPortKeeper()
+        self._host_ports = HostPortKeeper(dataplane)
         self._serving_adds = False
 
     def start_serving_adds(self) -> None:
@@ -83,7 +87,7 @@ class CniService:
         async with (
             self._locks.hold(*key),
             # Refuses a bad netns or an existing ifname before an address is spent.
-            dataplane.prepared_attach(Path(request.netns), request.ifname) as attacher,
+            self._dataplane.prepared_attach(Path(request.netns), request.ifname) as attacher,
         ):
             allocation = await self._ipam.allocate(
                 node_range, request.container_id, request.ifname, pod
@@ -94,7 +98,7 @@ class CniService:
                 try:
                     await self._host_ports.add(key, allocation.address.ip, port_mappings)
                 except BaseException:
-                    await dataplane.detach(spec.host_ifname, spec.netns, spec.ifname)
+                    await self._dataplane.detach(spec.host_ifname, spec.netns, spec.ifname)
                     raise
             except BaseException:
                 await self._release_quietly(request.container_id, request.ifname)
@@ -115,16 +119,20 @@ class CniService:
         )
 
     async def delete(self, request: CniRequest) -> None:
-        host_veth = dataplane.host_veth_name(request.container_id, request.ifname)
+        host_veth = host_veth_name(request.container_id, request.ifname)
         async with self._locks.hold(request.container_id, request.ifname):
             netns = Path(request.netns) if request.netns else None
             await self._host_ports.remove((request.container_id, request.ifname))
-            await dataplane.detach(host_veth, netns, request.ifname)
+            await self._dataplane.detach(host_veth, netns, request.ifname)
             try:
                 released = await self._ipam.release(
                     self._settings.node_name, request.container_id, request.ifname
                 )
             except IpamUnavailable as error:
+                if request.replayed:
+                    # A failed replay must keep its spool file: the replayer discards
+                    # the file of every replay that succeeds.
+                    raise
                 path = spool_del(self._settings.spool_dir, _invocation_for_spool(request))
                 log_event(
                     logger,
@@ -158,7 +166,7 @@ class CniService:
             )
         pod_interface = expected.interface_named(request.ifname)
         spec = self._spec(request, record, node_range)
-        await dataplane.verify(spec, pod_interface.mac if pod_interface else "")
+        await self._dataplane.verify(spec, pod_interface.mac if pod_interface else "")
         await self._host_ports.verify(
             (request.container_id, request.ifname),
             record.address.ip,
@@ -168,7 +176,7 @@ class CniService:
     async def gc(self, request: CniRequest) -> None:
         """Releases this node's allocations and veths not among the valid attachments."""
         valid = {(a.container_id, a.ifname) for a in request.config.valid_attachments}
-        valid_veths = {dataplane.host_veth_name(cid, ifn) for cid, ifn in valid}
+        valid_veths = {host_veth_name(cid, ifn) for cid, ifn in valid}
         failures: list[str] = []
         for allocation in await self._ipam.list_allocations(self._settings.node_name):
             key = (allocation.container_id, allocation.ifname)
@@ -177,7 +185,7 @@ class CniService:
             try:
                 async with self._locks.hold(*key):
                     await self._host_ports.remove(key)
-                    await dataplane.detach(dataplane.host_veth_name(*key), None, allocation.ifname)
+                    await self._dataplane.detach(host_veth_name(*key), None, allocation.ifname)
                     await self._ipam.release(self._settings.node_name, *key)
                 self._metrics.allocations_in_use.dec()
                 log_event(
@@ -189,12 +197,17 @@ class CniService:
                 )
             except Exception as error:
                 failures.append(f"{key[0]}/{key[1]}: {error}")
-        for veth in await dataplane.list_host_veths():
-            if veth.name not in valid_veths:
-                await dataplane.detach(veth.name, None, "")
-                log_event(logger, "gc_removed_veth", host_veth=veth.name)
+        for veth in await self._dataplane.list_host_veths():
+            if veth.name in valid_veths:
+                continue
+            try:
+                await self._dataplane.detach(veth.name, None, "")
+            except Exception as error:
+                failures.append(f"{veth.name}: {error}")
+                continue
+            log_event(logger, "gc_removed_veth", host_veth=veth.name)
         if failures:
-            raise IpamUnavailable("GC could not release: " + "; ".join(failures))
+            raise IpamUnavailable("GC could not clean up: " + "; ".join(failures))
 
     def status(self) -> None:
         self._holder.require()
@@ -205,10 +218,10 @@ class CniService:
         """On start: remove veths with no allocation, release allocations with no veth."""
         allocations = await self._ipam.list_allocations(self._settings.node_name)
         await self._host_ports.load({a.address.ip: (a.container_id, a.ifname) for a in allocations})
-        expected = {dataplane.host_veth_name(a.container_id, a.ifname): a for a in allocations}
-        present = {veth.name for veth in await dataplane.list_host_veths()}
+        expected = {host_veth_name(a.container_id, a.ifname): a for a in allocations}
+        present = {veth.name for veth in await self._dataplane.list_host_veths()}
         for name in present - expected.keys():
-            await dataplane.detach(name, None, "")
+            await self._dataplane.detach(name, None, "")
             log_event(logger, "reconcile_removed_orphan_veth", host_veth=name)
         for name, allocation in expected.items():
             if name not in present:
@@ -226,11 +239,11 @@ class CniService:
 
     def _spec(
         self, request: CniRequest, allocation: PodAddress, node_range: NodeRange
-    ) -> dataplane.PodNetworkSpec:
-        return dataplane.PodNetworkSpec(
+    ) -> PodNetworkSpec:
+        return PodNetworkSpec(
             netns=Path(request.netns),
             ifname=request.ifname,
-            host_ifname=dataplane.host_veth_name(request.container_id, request.ifname),
+            host_ifname=host_veth_name(request.container_id, request.ifname),
             address=allocation.address,
             gateway=allocation.gateway,
             pod_range=ipaddress.IPv4Network(node_range.cidr),

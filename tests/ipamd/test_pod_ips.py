@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import statistics
 import time
 
 import aetcd
@@ -177,19 +176,3 @@ def _prefix_of(ipamd: Ipamd) -> str:
     argv = ipamd.process.args
     assert isinstance(argv, list)
     return str(argv[argv.index("--etcd-prefix") + 1])
-
-
-async def test_measure_allocation_latency_empty_vs_nearly_full(ipamd: Ipamd) -> None:
-    stub = ipamd.stub()
-    held = await acquire(stub, "node-a")
-    samples: list[float] = []
-    for i in range(250):
-        started = time.perf_counter()
-        await allocate(stub, held, f"c{i}")
-        samples.append((time.perf_counter() - started) * 1e3)
-    empty, full = samples[5:55], samples[200:250]
-    print(
-        f"\nallocation latency, /24 range: first 50 p50 {statistics.median(empty):.2f} ms, "
-        f"last 50 (200-250 used) p50 {statistics.median(full):.2f} ms"
-    )
-    assert len(await _listed(ipamd, "node-a")) == 250
