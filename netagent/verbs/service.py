@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from podnet.logs import log_event
-from podnet.shim.spool import spool_del
+from podnet.shim.spool import discard_spooled_del, spool_del, spooled_del_path
 from podnet.shim.wire import Invocation
 from podnet.v1 import ipam_pb2
 
@@ -84,25 +84,26 @@ class CniService:
             k8s_name=request.pod.name,
             k8s_uid=request.pod.uid,
         )
-        async with (
-            self._locks.hold(*key),
+        async with self._locks.hold(*key):
+            await self._settle_spooled_del(*key)
             # Refuses a bad netns or an existing ifname before an address is spent.
-            self._dataplane.prepared_attach(Path(request.netns), request.ifname) as attacher,
-        ):
-            allocation = await self._ipam.allocate(
-                node_range, request.container_id, request.ifname, pod
-            )
-            spec = self._spec(request, allocation, node_range)
-            try:
-                attachment = await attacher.attach(spec)
+            async with self._dataplane.prepared_attach(
+                Path(request.netns), request.ifname
+            ) as attacher:
+                allocation = await self._ipam.allocate(
+                    node_range, request.container_id, request.ifname, pod
+                )
+                spec = self._spec(request, allocation, node_range)
                 try:
-                    await self._host_ports.add(key, allocation.address.ip, port_mappings)
+                    attachment = await attacher.attach(spec)
+                    try:
+                        await self._host_ports.add(key, allocation.address.ip, port_mappings)
+                    except BaseException:
+                        await self._dataplane.detach(spec.host_ifname, spec.netns, spec.ifname)
+                        raise
                 except BaseException:
-                    await self._dataplane.detach(spec.host_ifname, spec.netns, spec.ifname)
+                    await self._release_quietly(request.container_id, request.ifname)
                     raise
-            except BaseException:
-                await self._release_quietly(request.container_id, request.ifname)
-                raise
         self._metrics.allocations_in_use.inc()
         log_event(
             logger, "pod_added", address=str(allocation.address), host_veth=attachment.host_ifname
@@ -118,9 +119,39 @@ class CniService:
             mtu=attachment.mtu,
         )
 
+    async def _settle_spooled_del(self, container_id: str, ifname: str) -> None:
+        """A DEL spooled for this attachment belongs to an earlier pod that reused the
+        container id (podman restarts keep it): it runs now, before the new attachment
+        exists, so its replay can never tear the new one down. Called holding the lock."""
+        spooled = spooled_del_path(self._settings.spool_dir, container_id, ifname)
+        if not spooled.exists():
+            return
+        await self._host_ports.remove((container_id, ifname))
+        await self._dataplane.detach(host_veth_name(container_id, ifname), None, ifname)
+        try:
+            released = await self._ipam.release(self._settings.node_name, container_id, ifname)
+        except IpamUnavailable as error:
+            raise IpamUnavailable(
+                f"a DEL spooled earlier for this attachment cannot be settled yet: {error}"
+            ) from error
+        discard_spooled_del(spooled)
+        if released is not None:
+            self._metrics.allocations_in_use.dec()
+        log_event(logger, "spooled_del_settled", released=released, spool_file=str(spooled))
+
     async def delete(self, request: CniRequest) -> None:
         host_veth = host_veth_name(request.container_id, request.ifname)
         async with self._locks.hold(request.container_id, request.ifname):
+            if (
+                request.replayed
+                and not spooled_del_path(
+                    self._settings.spool_dir, request.container_id, request.ifname
+                ).exists()
+            ):
+                # An ADD of the same attachment settled it while this replay waited for
+                # the lock; the attachment there now is newer and not this DEL's.
+                log_event(logger, "spooled_del_already_settled")
+                return
             netns = Path(request.netns) if request.netns else None
             await self._host_ports.remove((request.container_id, request.ifname))
             await self._dataplane.detach(host_veth, netns, request.ifname)

@@ -5,6 +5,7 @@ ipamd answers, then discards the file, and keeps it while ipamd still does not."
 from __future__ import annotations
 
 import stat
+from pathlib import Path
 
 import pytest
 from podnet.shim.spool import load_spooled, spool_del, spool_file_name
@@ -125,3 +126,55 @@ async def test_dels_spooled_while_the_agent_was_down_are_replayed_on_start(
     assert ipamd.allocations == {}
     assert ipamd.released == [("c9", "eth0")]
     assert running.metric("podnet_spooled_dels_replayed_total") == 1
+
+
+async def test_an_add_settles_the_spooled_del_of_its_attachment_before_attaching(
+    node: Node,
+) -> None:
+    """podman reuses container ids: the old pod's DEL is spooled (ipamd was down), the
+    new pod's ADD comes before the replay. The old DEL must run first, and its replay
+    must then leave the new pod alone."""
+    assert (await node.add("c1")).exit_code == 0
+    node.ipamd.go_down()
+    assert (await node.delete("c1", "/run/netns/c1")).exit_code == 0
+    spool_file = node.spool_dir / spool_file_name("c1", "eth0")
+    assert spool_file.exists()
+    (stale_replay,) = load_spooled(node.spool_dir)
+    node.ipamd.come_back()
+    node.ipamd.calls.clear()
+
+    readded = await node.add("c1", node.dataplane.add_netns("/run/netns/c1-restarted"))
+
+    assert readded.exit_code == 0, readded.stdout
+    assert not spool_file.exists()
+    assert node.ipamd.released == [("c1", "eth0")]
+    # Released first, then allocated afresh: not the old pod's allocation taken over.
+    assert [c for c in node.ipamd.calls if c in ("release", "allocate")] == [
+        "release",
+        "allocate",
+    ]
+    new_address = node.ipamd.allocations[("c1", "eth0")].address
+    (veth,) = node.dataplane.veths.values()
+    assert veth.netns == Path("/run/netns/c1-restarted")
+
+    # A replay that had loaded the file before the ADD settled it changes nothing.
+    replay = cni_pb2.CniInvocation.FromString(stale_replay.message_bytes)
+    assert (await node.handler(replay)).exit_code == 0
+    assert node.ipamd.released == [("c1", "eth0")]
+    assert node.ipamd.allocations[("c1", "eth0")].address == new_address
+    assert list(node.dataplane.veths.values()) == [veth]
+
+
+async def test_an_add_whose_spooled_del_cannot_be_settled_is_retried_later(node: Node) -> None:
+    assert (await node.add("c1")).exit_code == 0
+    node.ipamd.go_down()
+    assert (await node.delete("c1", "/run/netns/c1")).exit_code == 0
+    spool_file = node.spool_dir / spool_file_name("c1", "eth0")
+
+    readded = await node.add("c1", node.dataplane.add_netns("/run/netns/c1-restarted"))
+
+    assert readded.code == 11
+    assert "spooled earlier" in readded.document["details"]
+    assert spool_file.exists()
+    assert node.dataplane.veths == {}
+    assert set(node.ipamd.allocations) == {("c1", "eth0")}  # the old one, still to release

@@ -46,6 +46,11 @@ def spool_file_name(container_id: str, ifname: str) -> str:
     return f"{_hex(container_id)}-{_hex(ifname)}{SPOOL_SUFFIX}"
 
 
+def spooled_del_path(spool_dir: str | Path, container_id: str, ifname: str) -> Path:
+    """Where a DEL of (container id, ifname) is spooled, whether or not it is there."""
+    return Path(spool_dir) / spool_file_name(container_id, ifname)
+
+
 def attachment_of_spool_file(name: str) -> tuple[str, str]:
     """(container id, ifname) a spool file name stands for; ValueError if it is not one."""
     if not name.endswith(SPOOL_SUFFIX) or name.count("-") != 1:
@@ -117,8 +122,12 @@ def load_spooled(spool_dir: str | Path) -> list[SpooledDel]:
 
 
 def discard(spooled: SpooledDel) -> None:
-    spooled.path.unlink(missing_ok=True)
-    _fsync_directory(spooled.path.parent)
+    discard_spooled_del(spooled.path)
+
+
+def discard_spooled_del(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    _fsync_directory(path.parent)
 
 
 def _fsync_directory(directory: Path) -> None:
