@@ -145,7 +145,7 @@ async def test_an_add_settles_the_spooled_del_of_its_attachment_before_attaching
 
     readded = await node.add("c1", node.dataplane.add_netns("/run/netns/c1-restarted"))
 
-    assert readded.exit_code == 0, readded.stdout
+    assert readded.exit_code == 0, readded.document
     assert not spool_file.exists()
     assert node.ipamd.released == [("c1", "eth0")]
     # Released first, then allocated afresh: not the old pod's allocation taken over.
