@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -246,6 +247,61 @@ def test_agent_down_add_retries_later_status_unavailable_del_spooled_and_replaye
     assert allocations(node.netns, node.node_name) == {}
     assert host_veths(node) == []
     assert list(node.spool_dir.iterdir()) == []
+
+
+def pod_address(netns: str) -> str:
+    (link,) = [x for x in ns_json(netns, "-4", "addr", "show", "dev", "eth0")]
+    return str(link["addr_info"][0]["local"])
+
+
+def test_container_id_reused_while_the_agent_was_down_keeps_the_new_pod(
+    node: SingleNode, netns: NetnsFactory
+) -> None:
+    """podman stop + start: the same container id, a new netns, and the old DEL spooled
+    by the shim while the agent was down. The replay must not touch the new pod."""
+    first = netns("pod")
+    assert node.cni("ADD", "ctr-1", f"/run/netns/{first}").returncode == 0
+    node.stop_agent()
+    assert node.cni("DEL", "ctr-1", f"/run/netns/{first}").returncode == 0
+    second = netns("pod")
+    assert node.cni("ADD", "ctr-1", f"/run/netns/{second}").json["code"] == 11
+
+    node.start_agent()
+    readded = node.cni("ADD", "ctr-1", f"/run/netns/{second}")
+
+    assert readded.returncode == 0, readded.stdout + readded.stderr
+    address = readded.json["ips"][0]["address"].split("/")[0]
+    assert pod_address(second) == address
+    assert allocations(node.netns, node.node_name) == {("ctr-1", "eth0"): address}
+    assert list(node.spool_dir.iterdir()) == []
+
+
+def test_container_id_reused_before_a_spooled_release_is_replayed_keeps_the_new_pod(
+    node: SingleNode, netns: NetnsFactory
+) -> None:
+    """The agent spooled the old pod's release (ipamd was down); the new pod's ADD comes
+    as soon as ipamd is back, before the periodic replay: the old release is settled
+    first, and the new pod keeps its allocation through every later replay."""
+    first = netns("pod")
+    assert node.cni("ADD", "ctr-1", f"/run/netns/{first}").returncode == 0
+    node.stop_ipamd()
+    wait_until(lambda: status_code(node) == 50, 10, "STATUS reports 50 while ipamd is down")
+    assert node.cni("DEL", "ctr-1", f"/run/netns/{first}").returncode == 0
+    assert len(list(node.spool_dir.iterdir())) == 1
+    node.start_ipamd()
+    second = netns("pod")
+    wait_until(
+        lambda: node.cni("ADD", "ctr-1", f"/run/netns/{second}").returncode == 0,
+        15,
+        "the re-ADD to succeed once ipamd is back",
+    )
+    address = pod_address(second)
+
+    # Longer than the agent's spool retry period (5 s): any replay has run by now.
+    wait_until(lambda: list(node.spool_dir.iterdir()) == [], 10, "the spool to be empty")
+    time.sleep(6)
+    assert allocations(node.netns, node.node_name) == {("ctr-1", "eth0"): address}
+    assert pod_address(second) == address
 
 
 def test_ipamd_restart_loses_nothing(node: SingleNode, netns: NetnsFactory) -> None:
