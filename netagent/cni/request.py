@@ -61,7 +61,9 @@ class PodIdentity:
 
 
 @dataclass(frozen=True)
-class Attachment:
+class ValidAttachment:
+    """One entry of GC's cni.dev/valid-attachments: an attachment the runtime still uses."""
+
     container_id: str
     ifname: str
 
@@ -76,7 +78,7 @@ class NetworkConfig:
     spool_dir: str | None = None
     prev_result: Mapping[str, Any] | None = None
     runtime_config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    valid_attachments: tuple[Attachment, ...] = ()
+    valid_attachments: tuple[ValidAttachment, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
@@ -93,10 +95,6 @@ class CniRequest:
     replayed: bool = False
     raw_args: str = ""  # CNI_ARGS exactly as received
     raw_config: bytes = b""  # stdin exactly as received (e.g. to spool a DEL)
-
-    @property
-    def attachment(self) -> Attachment:
-        return Attachment(self.container_id, self.ifname)
 
 
 def parse_request(
@@ -304,7 +302,7 @@ def _mtu(document: Mapping[str, Any]) -> int | None:
     return mtu
 
 
-def _valid_attachments(document: Mapping[str, Any]) -> tuple[Attachment, ...]:
+def _valid_attachments(document: Mapping[str, Any]) -> tuple[ValidAttachment, ...]:
     # libcni sends both spellings; the older one is from a since-fixed spec typo.
     for key in ("cni.dev/valid-attachments", "cni.dev/attachments"):
         if key in document:
@@ -312,7 +310,7 @@ def _valid_attachments(document: Mapping[str, Any]) -> tuple[Attachment, ...]:
     return ()
 
 
-def _attachment_list(value: Any, key: str) -> tuple[Attachment, ...]:
+def _attachment_list(value: Any, key: str) -> tuple[ValidAttachment, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -327,5 +325,5 @@ def _attachment_list(value: Any, key: str) -> tuple[Attachment, ...]:
                 f"{key} entries need string containerID and ifname",
                 json.dumps(item)[:200],
             )
-        attachments.append(Attachment(container_id, ifname))
+        attachments.append(ValidAttachment(container_id, ifname))
     return tuple(attachments)

@@ -48,20 +48,11 @@ class NodeRangeHolder:
             return None
         return self._range
 
-    @property
-    def last_known(self) -> NodeRange | None:
-        """The range last held, even if fenced now (for DEL and reconciliation)."""
-        return self._range
-
     def require(self) -> NodeRange:
         node_range = self.current
         if node_range is None:
             raise NodeFenced(f"node {self._node} holds no pod range right now; try again later")
         return node_range
-
-    async def wait_held(self) -> NodeRange:
-        await self._held.wait()
-        return self.require()
 
     async def _set(self, node_range: NodeRange | None) -> None:
         """Records a successful (re)hold, or None for fenced; tells listeners on change."""

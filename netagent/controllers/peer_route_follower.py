@@ -70,10 +70,6 @@ class PeerRouteFollower:
         """True while the range stream from ipamd is up (ipamd is reachable)."""
         return self._connected
 
-    @property
-    def peers(self) -> dict[str, NodeRange]:
-        return {n: r for n, r in self._live.items() if n != self._own_node}
-
     async def run(self, stop: asyncio.Event) -> None:
         reconciler = asyncio.create_task(self._reconcile_on_change())
         try:

@@ -62,7 +62,7 @@ class PodNetworkSpec:
 
 
 @dataclass(frozen=True)
-class Attachment:
+class AttachedVethPair:
     """What attach() built: the two interfaces of the veth pair (CNI result material)."""
 
     host_ifname: str

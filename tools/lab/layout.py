@@ -46,10 +46,6 @@ class NodePlan:
     ip: str
     bridge_port: str  # the bridge-side veth in the bridge namespace
 
-    @property
-    def is_control_plane(self) -> bool:
-        return self.role == "control-plane"
-
 
 @dataclass(frozen=True)
 class NodePaths:
