@@ -10,6 +10,8 @@ from pathlib import Path
 
 from podnet.shim.defaults import DEFAULT_AGENT_SOCKET, DEFAULT_SPOOL_DIR
 
+from netagent.mtu import MAX_MTU, MIN_MTU
+
 
 class ConfigError(Exception):
     """A flag value the agent cannot run with."""
@@ -116,8 +118,8 @@ def parse_config(argv: Sequence[str] | None = None) -> AgentConfig:
         raise ConfigError(f"--node-ip: not an IPv4 address: {args.node_ip!r}") from None
     _host_port(args.ipamd, "--ipamd")
     http_host, http_port = _host_port(args.http_listen, "--http-listen")
-    if args.mtu is not None and not 576 <= args.mtu <= 65535:
-        raise ConfigError(f"--mtu: must be between 576 and 65535, got {args.mtu}")
+    if args.mtu is not None and not MIN_MTU <= args.mtu <= MAX_MTU:
+        raise ConfigError(f"--mtu: must be between {MIN_MTU} and {MAX_MTU}, got {args.mtu}")
     if not args.node_name or "/" in args.node_name:
         raise ConfigError(f"--node-name: invalid node name {args.node_name!r}")
     if "/" in args.cni_conf_file or not args.cni_conf_file.endswith((".conflist", ".conf")):

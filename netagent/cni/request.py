@@ -17,6 +17,7 @@ from typing import Any
 
 from netagent.cni.errors import CniError, ErrorCode
 from netagent.cni.versions import SUPPORTED_VERSIONS, at_least
+from netagent.mtu import MAX_MTU, MIN_MTU
 
 COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS")
 
@@ -49,8 +50,6 @@ IMPLIED_CNI_VERSION = "0.1.0"
 
 _IDENTIFIER = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
 _MAX_IFNAME_BYTES = 15
-_MIN_MTU = 68
-_MAX_MTU = 65535
 
 
 @dataclass(frozen=True)
@@ -293,10 +292,10 @@ def _mtu(document: Mapping[str, Any]) -> int | None:
     mtu = document.get("mtu")
     if mtu is None:
         return None
-    if isinstance(mtu, bool) or not isinstance(mtu, int) or not _MIN_MTU <= mtu <= _MAX_MTU:
+    if isinstance(mtu, bool) or not isinstance(mtu, int) or not MIN_MTU <= mtu <= MAX_MTU:
         raise CniError(
             ErrorCode.INVALID_NETWORK_CONFIG,
-            f"mtu must be an integer from {_MIN_MTU} to {_MAX_MTU}",
+            f"mtu must be an integer from {MIN_MTU} to {MAX_MTU}",
             repr(mtu),
         )
     return mtu
