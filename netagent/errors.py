@@ -15,7 +15,17 @@ class NodeFenced(AgentError):
 
 
 class IpamUnavailable(AgentError):
-    """ipamd could not be reached or did not answer in time."""
+    """ipamd could not be reached, did not answer in time or dropped the call: the same
+    (idempotent) call may succeed later."""
+
+
+class IpamBusy(IpamUnavailable):
+    """ipamd lost too many races with concurrent changes (gRPC ABORTED): retry later."""
+
+
+class IpamFailed(AgentError):
+    """ipamd failed the call itself (gRPC INTERNAL, UNKNOWN, DATA_LOSS): a bug in ipamd or
+    a broken store, reported as such rather than as "try again later"."""
 
 
 class IpamRangeExhausted(AgentError):

@@ -24,7 +24,7 @@ from netagent.cni.request import CniRequest
 from netagent.cni.result import AddResult, parse_prev_result, pod_attachment_result
 from netagent.controllers.host_port_keeper import HostPortKeeper
 from netagent.controllers.node_range import NodeRangeHolder
-from netagent.errors import CheckMismatch, IpamUnavailable, NodeFenced
+from netagent.errors import CheckMismatch, IpamFailed, IpamUnavailable, NodeFenced
 from netagent.ipam_client import IpamClient, NodeRange, PodAddress
 from netagent.metrics import AgentMetrics
 from netagent.verbs.attachment_locks import AttachmentLocks
@@ -124,12 +124,14 @@ class CniService:
                 released = await self._ipam.release(
                     self._settings.node_name, request.container_id, request.ifname
                 )
-            except IpamUnavailable as error:
+            except (IpamUnavailable, IpamFailed) as error:
+                if request.replayed:
+                    raise  # the replay keeps its spool file and tries again later
                 path = spool_del(self._settings.spool_dir, _invocation_for_spool(request))
                 log_event(
                     logger,
                     "release_spooled",
-                    logging.WARNING,
+                    logging.ERROR if isinstance(error, IpamFailed) else logging.WARNING,
                     error=str(error),
                     spool_file=str(path),
                 )
