@@ -10,6 +10,10 @@ class AgentError(Exception):
     """Base of everything the agent raises on purpose."""
 
 
+class ConfigError(AgentError):
+    """A flag value the agent cannot run with."""
+
+
 class NodeFenced(AgentError):
     """The node holds no pod range right now: ADD must be retried later."""
 
