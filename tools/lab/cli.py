@@ -150,29 +150,27 @@ def _add_node_commands(commands: argparse._SubParsersAction[OneLineArgumentParse
     )
     stop.add_argument("name", metavar="NAME", help="node name, e.g. worker2 or pl-worker2")
     stop.add_argument("--kill", action="store_true", help="SIGKILL instead, like a crash")
-    stop.set_defaults(func=lambda settings, args: node_stop(settings, args.name, args.kill, say))
+    stop.set_defaults(func=_node_stop)
     start = actions.add_parser(
         "start", help="start the node's agent again with the same flags and paths"
     )
     start.add_argument("name", metavar="NAME", help="node name, e.g. worker2 or pl-worker2")
     _timeout_flag(start, 30.0, "for the agent's /readyz")
-    start.set_defaults(
-        func=lambda settings, args: node_start(settings, args.name, args.timeout, say)
-    )
+    start.set_defaults(func=_node_start)
     add = actions.add_parser(
         "add",
         help="a new worker joins: namespace on the bridge with the next IP, agent started; "
         "waits until it holds a range and every running node routes to every other",
     )
     _timeout_flag(add, 60.0, "for the cluster to converge")
-    add.set_defaults(func=lambda settings, args: node_add(settings, args.timeout, say))
+    add.set_defaults(func=_node_add)
     remove = actions.add_parser(
         "remove",
         help="the node leaves: its pods are deleted, its agent stopped, "
         "its namespace and state removed (ipamd reclaims its range after quarantine)",
     )
     remove.add_argument("name", metavar="NAME", help="node name, e.g. worker2 or pl-worker2")
-    remove.set_defaults(func=lambda settings, args: node_remove(settings, args.name, say))
+    remove.set_defaults(func=_node_remove)
 
 
 def _add_ipamd_commands(commands: argparse._SubParsersAction[OneLineArgumentParser]) -> None:
@@ -180,10 +178,10 @@ def _add_ipamd_commands(commands: argparse._SubParsersAction[OneLineArgumentPars
     actions = ipamd.add_subparsers(dest="ipamd_command", required=True, metavar="ACTION")
     stop = actions.add_parser("stop", help="stop ipamd (SIGTERM); agents keep running")
     stop.add_argument("--kill", action="store_true", help="SIGKILL instead, like a crash")
-    stop.set_defaults(func=lambda settings, args: ipamd_stop(settings, args.kill, say))
+    stop.set_defaults(func=_ipamd_stop)
     start = actions.add_parser("start", help="start ipamd again with its original flags")
     _timeout_flag(start, 30.0, "until it serves")
-    start.set_defaults(func=lambda settings, args: ipamd_start(settings, args.timeout, say))
+    start.set_defaults(func=_ipamd_start)
     restart = actions.add_parser("restart", help="stop, then start; waits until it serves")
     restart.add_argument(
         "--kill",
@@ -191,9 +189,7 @@ def _add_ipamd_commands(commands: argparse._SubParsersAction[OneLineArgumentPars
         help="SIGKILL instead of SIGTERM (no 2 s drain of open streams: a quick crash-restart)",
     )
     _timeout_flag(restart, 30.0, "until it serves")
-    restart.set_defaults(
-        func=lambda settings, args: ipamd_restart(settings, args.kill, args.timeout, say)
-    )
+    restart.set_defaults(func=_ipamd_restart)
 
 
 def _up(settings: LabSettings, args: argparse.Namespace) -> None:
@@ -263,6 +259,34 @@ def _down(settings: LabSettings, args: argparse.Namespace) -> None:
     lab_down(settings, say)
 
 
+def _node_stop(settings: LabSettings, args: argparse.Namespace) -> None:
+    node_stop(settings, args.name, args.kill, say)
+
+
+def _node_start(settings: LabSettings, args: argparse.Namespace) -> None:
+    node_start(settings, args.name, args.timeout, say)
+
+
+def _node_add(settings: LabSettings, args: argparse.Namespace) -> None:
+    node_add(settings, args.timeout, say)
+
+
+def _node_remove(settings: LabSettings, args: argparse.Namespace) -> None:
+    node_remove(settings, args.name, say)
+
+
+def _ipamd_stop(settings: LabSettings, args: argparse.Namespace) -> None:
+    ipamd_stop(settings, args.kill, say)
+
+
+def _ipamd_start(settings: LabSettings, args: argparse.Namespace) -> None:
+    ipamd_start(settings, args.timeout, say)
+
+
+def _ipamd_restart(settings: LabSettings, args: argparse.Namespace) -> None:
+    ipamd_restart(settings, args.kill, args.timeout, say)
+
+
 # Each command's func takes (settings, args) and returns its exit status (None: 0).
 Command = Callable[[LabSettings, argparse.Namespace], "int | None"]
 
@@ -271,7 +295,8 @@ def run(args: argparse.Namespace) -> int:
     state_dir = args.state_dir or DEFAULT_STATE_ROOT / args.prefix
     settings = LabSettings(prefix=args.prefix, state_dir=state_dir.absolute())
     command: Command = args.func
-    return command(settings, args) or 0
+    status = command(settings, args)
+    return 0 if status is None else status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
