@@ -72,11 +72,6 @@ def _canonical() -> _CanonicalCode:
     return _code
 
 
-def huffman_code(symbol: int) -> tuple[int, int]:
-    """(code, length in bits) of a symbol."""
-    return _canonical().codes[symbol], CODE_LENGTHS[symbol]
-
-
 def huffman_decode(data: bytes) -> bytes:
     table = _canonical()
     out = bytearray()

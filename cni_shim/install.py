@@ -11,7 +11,6 @@ cni_shim.main.main(). Either way the file is replaced atomically.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import podnet.shim
+from podnet.cli import OneLineArgumentParser, exit_with_error
 
 import cni_shim
 
@@ -170,7 +170,9 @@ def _log(level: str, msg: str, **fields: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Install the podnet CNI executable.")
+    parser = OneLineArgumentParser(
+        prog="podnet-install-shim", description="Install the podnet CNI executable."
+    )
     parser.add_argument("--bin-dir", "--dest", dest="bin_dir", type=Path, default=DEFAULT_BIN_DIR)
     parser.add_argument(
         "--python",
@@ -181,7 +183,12 @@ def main(argv: list[str] | None = None) -> None:
         "--interpreter", default=sys.executable, help="interpreter for the Python launcher"
     )
     args = parser.parse_args(argv)
-    installed = install_shim(args.bin_dir, args.interpreter, native=not args.python)
+    try:
+        installed = install_shim(args.bin_dir, args.interpreter, native=not args.python)
+    except ValueError as error:
+        exit_with_error(parser.prog, error)
+    except OSError as error:
+        exit_with_error(parser.prog, f"cannot install into {args.bin_dir}: {error}", status=1)
     if installed.fallback_reason:
         _log(
             "warning",

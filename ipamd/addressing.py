@@ -21,10 +21,6 @@ def node_ranges(
     return cluster_cidr.subnets(new_prefix=prefix_length)
 
 
-def range_count(cluster_cidr: ipaddress.IPv4Network, prefix_length: int) -> int:
-    return 1 << (prefix_length - cluster_cidr.prefixlen)
-
-
 def gateway_of(node_range: ipaddress.IPv4Network) -> ipaddress.IPv4Address:
     """The first host address: the node side of every pod's veth."""
     return node_range.network_address + 1

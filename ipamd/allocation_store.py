@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ipamd.records import Attachment
+    from ipamd.records import AttachmentRecord
     from ipamd.store import (
         AttachmentLookup,
         ClaimOutcome,
@@ -49,7 +49,7 @@ class AllocationStore(Protocol):
 
     async def release(
         self, node_range: ipaddress.IPv4Network, container_id: str, ifname: str
-    ) -> Attachment | None: ...
+    ) -> AttachmentRecord | None: ...
 
     async def list_allocations(
         self, node_range: ipaddress.IPv4Network

@@ -21,7 +21,7 @@ from ipamd.errors import (
     StoreUnavailable,
 )
 from ipamd.indexes import AddressIndex, ClaimIndex
-from ipamd.records import Attachment, IpRecord, PodRef
+from ipamd.records import AttachmentRecord, IpRecord, PodRef
 from ipamd.store import ClaimOutcome, NodeState, Reservation, ReserveOutcome
 
 log = logging.getLogger(__name__)
@@ -235,7 +235,9 @@ class Allocator:
             raise NodeRangeNotHeld(f"node {record.node} does not hold range {node_range}")
         raise RangeExhausted(f"node range {node_range} has no free pod address")
 
-    async def release_pod_ip(self, node: str, container_id: str, ifname: str) -> Attachment | None:
+    async def release_pod_ip(
+        self, node: str, container_id: str, ifname: str
+    ) -> AttachmentRecord | None:
         _require_name("node", node)
         _require_name("container_id", container_id)
         _require_name("ifname", ifname)

@@ -1,4 +1,8 @@
-"""ipamd configuration: frozen dataclasses built once by the command line and passed in."""
+"""ipamd configuration: frozen dataclasses built once from the command line and passed in.
+
+argparse parses the flags; each dataclass checks its values when it is built and
+raises ConfigError with one line naming the flag.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,22 @@ from dataclasses import dataclass
 from ipamd.errors import ConfigError
 
 
+def split_host_port(text: str, flag: str) -> tuple[str, int]:
+    """'HOST:PORT' (or '[v6]:PORT') as (host, port); ConfigError when not that shape."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host.strip("[]") or not port.isdigit():
+        raise ConfigError(f"{flag}: {text!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
 @dataclass(frozen=True)
 class EtcdAddress:
     host: str
     port: int
+
+    def __post_init__(self) -> None:
+        if not self.host or not 0 < self.port < 65536:
+            raise ConfigError(f"--etcd: {self.host}:{self.port} is not HOST:PORT")
 
     def __str__(self) -> str:
         return f"{self.host}:{self.port}"
@@ -27,8 +43,8 @@ class ClusterConfig:
     def __post_init__(self) -> None:
         if not self.cluster_cidr.prefixlen <= self.node_prefix_length <= 30:
             raise ConfigError(
-                f"node prefix length /{self.node_prefix_length} must be between the cluster "
-                f"CIDR's /{self.cluster_cidr.prefixlen} and /30"
+                f"--node-prefix-length: /{self.node_prefix_length} must be between the "
+                f"cluster CIDR's /{self.cluster_cidr.prefixlen} and /30"
             )
 
 
@@ -44,18 +60,21 @@ class IpamConfig:
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
+        _, port = split_host_port(self.listen, "--listen")
+        if port > 65535:
+            raise ConfigError(f"--listen: port {port} is not between 0 and 65535")
         if not self.etcd_endpoints:
-            raise ConfigError("at least one etcd endpoint is required")
+            raise ConfigError("--etcd: at least one etcd endpoint is required")
         if not self.etcd_prefix.startswith("/") or self.etcd_prefix.endswith("/"):
             raise ConfigError(
-                f"etcd prefix {self.etcd_prefix!r} must start with '/' and not end with '/'"
+                f"--etcd-prefix: {self.etcd_prefix!r} must start with '/' and not end with '/'"
             )
         if self.node_lease_ttl < 1:
-            raise ConfigError("node lease TTL must be at least 1 second")
-        if self.quarantine_seconds < 0:
-            raise ConfigError("quarantine must not be negative")
-        if self.etcd_timeout <= 0:
-            raise ConfigError("etcd timeout must be positive")
+            raise ConfigError("--node-lease-ttl: must be at least 1 second")
+        if not self.quarantine_seconds >= 0:  # also NaN
+            raise ConfigError("--quarantine: must not be negative")
+        if not self.etcd_timeout > 0:
+            raise ConfigError("--etcd-timeout: must be positive")
 
     @property
     def reconcile_interval(self) -> float:

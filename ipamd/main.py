@@ -6,32 +6,19 @@ import argparse
 import asyncio
 import ipaddress
 import sys
-from typing import NoReturn
 
-from ipamd.config import ClusterConfig, EtcdAddress, IpamConfig
+from podnet.cli import OneLineArgumentParser, exit_with_error
+
+from ipamd.config import ClusterConfig, EtcdAddress, IpamConfig, split_host_port
 from ipamd.errors import ConfigError
 from ipamd.json_log import configure_logging
 from ipamd.server import run_until_signalled
 
 PROGRAM = "podnet-ipamd"
-EXIT_CONFIG_ERROR = 2
-
-
-class OneLineErrorParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_CONFIG_ERROR, f"{self.prog}: error: {message}\n")
-
-
-def _host_port(text: str, allow_port_zero: bool = False) -> EtcdAddress:
-    host, sep, port = text.strip().rpartition(":")
-    lowest = 0 if allow_port_zero else 1
-    if not sep or not host or not port.isdigit() or not lowest <= int(port) < 65536:
-        raise ConfigError(f"{text!r} is not HOST:PORT")
-    return EtcdAddress(host.strip("[]"), int(port))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineErrorParser(
+    parser = OneLineArgumentParser(
         prog=PROGRAM,
         description="Central podnet IPAM daemon: leases node ranges and pod IPs from etcd.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -81,10 +68,10 @@ def config_from_args(argv: list[str] | None = None) -> IpamConfig:
         cluster_cidr = ipaddress.IPv4Network(args.cluster_cidr, strict=True)
     except ValueError as error:
         raise ConfigError(f"--cluster-cidr: {error}") from None
-    _host_port(args.listen, allow_port_zero=True)
+    endpoints = (split_host_port(part, "--etcd") for part in args.etcd.split(",") if part.strip())
     return IpamConfig(
         listen=args.listen,
-        etcd_endpoints=tuple(_host_port(part) for part in args.etcd.split(",") if part.strip()),
+        etcd_endpoints=tuple(EtcdAddress(host, port) for host, port in endpoints),
         etcd_prefix=args.etcd_prefix,
         cluster=ClusterConfig(cluster_cidr, args.node_prefix_length),
         node_lease_ttl=args.node_lease_ttl,
@@ -98,14 +85,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         config = config_from_args(argv)
     except ConfigError as error:
-        sys.stderr.write(f"{PROGRAM}: error: {error}\n")
-        sys.exit(EXIT_CONFIG_ERROR)
+        exit_with_error(PROGRAM, error)
     configure_logging(config.log_level)
     try:
         asyncio.run(run_until_signalled(config))
     except ConfigError as error:
-        sys.stderr.write(f"{PROGRAM}: error: {error}\n")
-        sys.exit(EXIT_CONFIG_ERROR)
+        exit_with_error(PROGRAM, error)
     except KeyboardInterrupt:
         pass
     sys.exit(0)

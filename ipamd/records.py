@@ -122,8 +122,8 @@ class IpRecord:
 
 
 @dataclass(frozen=True)
-class Attachment:
-    """Index from (container_id, ifname) to the address it holds."""
+class AttachmentRecord:
+    """Stored under an attachment's key: the address (container_id, ifname) holds."""
 
     address: str
     cidr: str
@@ -133,6 +133,6 @@ class Attachment:
         return _encode({"address": self.address, "cidr": self.cidr, "node": self.node})
 
     @classmethod
-    def decode(cls, raw: bytes) -> Attachment:
+    def decode(cls, raw: bytes) -> AttachmentRecord:
         doc = _decode(raw)
         return cls(str(doc["address"]), str(doc["cidr"]), str(doc["node"]))

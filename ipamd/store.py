@@ -20,7 +20,7 @@ from ipamd.errors import ConfigMismatch
 from ipamd.etcd_connection import EtcdConnection, prefix_end
 from ipamd.keys import KeyLayout
 from ipamd.records import (
-    Attachment,
+    AttachmentRecord,
     IpRecord,
     NodeRecord,
     QuarantineMark,
@@ -129,7 +129,7 @@ class ReserveOutcome(enum.Enum):
 @dataclass(frozen=True)
 class ReserveResult:
     outcome: ReserveOutcome
-    existing: Attachment | None = None
+    existing: AttachmentRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ class Reservation:
 
 @dataclass(frozen=True)
 class AttachmentLookup:
-    attachment: Attachment | None
+    attachment: AttachmentRecord | None
     claim_holder: str | None
 
 
@@ -377,7 +377,7 @@ class EtcdStore:
             reservations, ip_keys, attachment_keys, strict=True
         ):
             compares += [_absent(ip_key), _absent(attachment_key)]
-            attachment = Attachment(
+            attachment = AttachmentRecord(
                 str(reservation.address), str(reservation.node_range), reservation.record.node
             )
             puts += [
@@ -400,7 +400,7 @@ class EtcdStore:
             reservations, ip_found, attachment_found, strict=True
         ):
             if attachment_kv is not None:
-                existing = Attachment.decode(attachment_kv.value)
+                existing = AttachmentRecord.decode(attachment_kv.value)
                 results.append(ReserveResult(ReserveOutcome.ATTACHMENT_EXISTS, existing))
             elif holders[keys.claim(reservation.node_range)] != reservation.record.node:
                 results.append(ReserveResult(ReserveOutcome.RANGE_NOT_HELD))
@@ -423,13 +423,13 @@ class EtcdStore:
         attachment_kv = _first_kv(reply.responses[0])
         claim_kv = _first_kv(reply.responses[1])
         return AttachmentLookup(
-            Attachment.decode(attachment_kv.value) if attachment_kv is not None else None,
+            AttachmentRecord.decode(attachment_kv.value) if attachment_kv is not None else None,
             RangeClaim.decode(claim_kv.value).node if claim_kv is not None else None,
         )
 
     async def release(
         self, node_range: ipaddress.IPv4Network, container_id: str, ifname: str
-    ) -> Attachment | None:
+    ) -> AttachmentRecord | None:
         """Deletes attachment + ip record if the ip record is still this attachment's (both
         were written by one txn, so they share a mod revision). Returns what was released."""
         attachment_key = self.keys.attachment(node_range, container_id, ifname)
@@ -438,7 +438,7 @@ class EtcdStore:
             kv = _first_kv(reply.responses[0])
             if kv is None:
                 return None
-            attachment = Attachment.decode(kv.value)
+            attachment = AttachmentRecord.decode(kv.value)
             ip_key = self.keys.ip(node_range, ipaddress.IPv4Address(attachment.address))
             released = await self._etcd.txn(
                 [

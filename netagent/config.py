@@ -1,4 +1,5 @@
-"""The agent's configuration: command-line flags into a frozen dataclass."""
+"""The agent's configuration: argparse parses the flags, the frozen AgentConfig checks
+them when it is built (ConfigError, one line naming the flag)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from podnet.cli import OneLineArgumentParser
 from podnet.shim.defaults import DEFAULT_AGENT_SOCKET, DEFAULT_SPOOL_DIR
 
-
-class ConfigError(Exception):
-    """A flag value the agent cannot run with."""
+from netagent.errors import ConfigError
+from netagent.mtu import MAX_MTU, MIN_MTU
 
 
 @dataclass(frozen=True)
@@ -32,13 +33,30 @@ class AgentConfig:
     ipamd_timeout: float
     log_level: str
 
+    def __post_init__(self) -> None:
+        if not self.node_name or "/" in self.node_name:
+            raise ConfigError(f"--node-name: invalid node name {self.node_name!r}")
+        _, ipamd_port = _split_host_port(self.ipamd_address, "--ipamd")
+        for flag, port in (("--ipamd", ipamd_port), ("--http-listen", self.http_port)):
+            if not 0 < port < 65536:
+                raise ConfigError(f"{flag}: port {port} is not between 1 and 65535")
+        if self.mtu is not None and not MIN_MTU <= self.mtu <= MAX_MTU:
+            raise ConfigError(f"--mtu: must be between {MIN_MTU} and {MAX_MTU}, got {self.mtu}")
+        if "/" in self.cni_conf_file or not self.cni_conf_file.endswith((".conflist", ".conf")):
+            raise ConfigError(
+                "--cni-conf-file: must be a file name ending in .conflist, "
+                f"got {self.cni_conf_file!r}"
+            )
+        if not self.ipamd_timeout > 0:  # also NaN
+            raise ConfigError(f"--ipamd-timeout: must be positive, got {self.ipamd_timeout}")
+
     @property
     def conflist_path(self) -> Path:
         return self.cni_conf_dir / self.cni_conf_file
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="podnet-agent",
         description="podnet's per-node agent: serves the CNI shim on a unix socket, "
         "wires pods with veth pairs and routes, follows peer node ranges from ipamd.",
@@ -101,31 +119,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _host_port(value: str, flag: str) -> tuple[str, int]:
+def _split_host_port(value: str, flag: str) -> tuple[str, int]:
+    """'HOST:PORT' as (host, port); ConfigError when value does not have that shape."""
     host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdigit():
         raise ConfigError(f"{flag}: expected HOST:PORT, got {value!r}")
     return host, int(port)
 
 
 def parse_config(argv: Sequence[str] | None = None) -> AgentConfig:
+    """The flags as an AgentConfig; exits 2 on a flag argparse cannot parse, raises
+    ConfigError on a value the agent cannot run with."""
     args = build_parser().parse_args(argv)
     try:
         node_ip = ipaddress.IPv4Address(args.node_ip)
     except ValueError:
         raise ConfigError(f"--node-ip: not an IPv4 address: {args.node_ip!r}") from None
-    _host_port(args.ipamd, "--ipamd")
-    http_host, http_port = _host_port(args.http_listen, "--http-listen")
-    if args.mtu is not None and not 576 <= args.mtu <= 65535:
-        raise ConfigError(f"--mtu: must be between 576 and 65535, got {args.mtu}")
-    if not args.node_name or "/" in args.node_name:
-        raise ConfigError(f"--node-name: invalid node name {args.node_name!r}")
-    if "/" in args.cni_conf_file or not args.cni_conf_file.endswith((".conflist", ".conf")):
-        raise ConfigError(
-            f"--cni-conf-file: must be a file name ending in .conflist, got {args.cni_conf_file!r}"
-        )
-    if args.ipamd_timeout <= 0:
-        raise ConfigError("--ipamd-timeout: must be positive")
+    http_host, http_port = _split_host_port(args.http_listen, "--http-listen")
     return AgentConfig(
         node_name=args.node_name,
         node_ip=node_ip,

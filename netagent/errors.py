@@ -10,12 +10,26 @@ class AgentError(Exception):
     """Base of everything the agent raises on purpose."""
 
 
+class ConfigError(AgentError):
+    """A flag value the agent cannot run with."""
+
+
 class NodeFenced(AgentError):
     """The node holds no pod range right now: ADD must be retried later."""
 
 
 class IpamUnavailable(AgentError):
-    """ipamd could not be reached or did not answer in time."""
+    """ipamd could not be reached, did not answer in time or dropped the call: the same
+    (idempotent) call may succeed later."""
+
+
+class IpamBusy(IpamUnavailable):
+    """ipamd lost too many races with concurrent changes (gRPC ABORTED): retry later."""
+
+
+class IpamFailed(AgentError):
+    """ipamd failed the call itself (gRPC INTERNAL, UNKNOWN, DATA_LOSS): a bug in ipamd or
+    a broken store, reported as such rather than as "try again later"."""
 
 
 class IpamRangeExhausted(AgentError):

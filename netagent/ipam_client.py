@@ -12,6 +12,8 @@ import grpc.aio
 from podnet.v1 import ipam_pb2, ipam_pb2_grpc
 
 from netagent.errors import (
+    IpamBusy,
+    IpamFailed,
     IpamRangeExhausted,
     IpamRangeNotHeld,
     IpamRejected,
@@ -20,14 +22,13 @@ from netagent.errors import (
 
 T = TypeVar("T")
 
+# Why each status means what it does: docs/cni-errors.md, "ipamd's answers in the agent".
 _UNAVAILABLE = {
     grpc.StatusCode.UNAVAILABLE,
     grpc.StatusCode.DEADLINE_EXCEEDED,
     grpc.StatusCode.CANCELLED,
-    grpc.StatusCode.UNKNOWN,
-    grpc.StatusCode.INTERNAL,
-    grpc.StatusCode.ABORTED,
 }
+_FAILED = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS}
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,14 @@ class PeerRangeEvent:
     revision: int
 
 
-def _translate(error: grpc.aio.AioRpcError) -> Exception:
-    code, detail = error.code(), error.details() or ""
+def agent_error_for(code: grpc.StatusCode, detail: str) -> Exception:
+    """The agent exception for a gRPC status ipamd (or the channel) answered with."""
     if code in _UNAVAILABLE:
         return IpamUnavailable(f"ipamd unavailable: {code.name}: {detail}")
+    if code == grpc.StatusCode.ABORTED:
+        return IpamBusy(f"ipamd busy: {code.name}: {detail}")
+    if code in _FAILED:
+        return IpamFailed(f"ipamd failed: {code.name}: {detail}")
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         return IpamRangeExhausted(detail)
     if code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
@@ -93,7 +98,7 @@ async def _call(awaitable: Awaitable[T]) -> T:
     try:
         return await awaitable
     except grpc.aio.AioRpcError as error:
-        raise _translate(error) from None
+        raise agent_error_for(error.code(), error.details() or "") from None
 
 
 class IpamClient:
@@ -185,7 +190,7 @@ class IpamClient:
                     continue
                 yield PeerRangeEvent(kind, ranges, event.revision)
         except grpc.aio.AioRpcError as error:
-            raise _translate(error) from None
+            raise agent_error_for(error.code(), error.details() or "") from None
         finally:
             stream.cancel()
         raise IpamUnavailable("ipamd ended the node range stream")

@@ -9,27 +9,30 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 import asyncio
 import signal
-import sys
 from collections.abc import Sequence
 
+from podnet.cli import exit_with_error
 from podnet.logs import configure_logging
 
-from netagent import dataplane
-from netagent.agent import Agent
-from netagent.config import AgentConfig, ConfigError, parse_config
+from netagent.config import AgentConfig, parse_config
+from netagent.errors import ConfigError
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     try:
         config = parse_config(argv)
     except ConfigError as error:
-        print(f"podnet-agent: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+        exit_with_error("podnet-agent", error)
     configure_logging(config.log_level)
     asyncio.run(_serve(config))
 
 
 async def _serve(config: AgentConfig) -> None:
+    # Imported once the flags are good, so a bad flag is answered without loading
+    # grpc, aiohttp and pyroute2 first.
+    from netagent import dataplane
+    from netagent.agent import Agent
+
     config.spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     mtu = config.mtu or dataplane.default_route_mtu()
     agent = Agent.from_config(config, mtu)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from podnet.v1 import ipam_pb2
 
     from netagent.dataplane.host_port_rules import HostPortRule
-    from netagent.dataplane.model import Attachment, HostVeth, PodNetworkSpec
+    from netagent.dataplane.model import AttachedVethPair, HostVeth, PodNetworkSpec
     from netagent.dataplane.route_diff import RouteDiff
     from netagent.ipam_client import NodeRange, PeerRangeEvent, PodAddress
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 class PodAttacher(Protocol):
     """A pod netns opened for one attach, its refusals already made."""
 
-    async def attach(self, spec: PodNetworkSpec) -> Attachment: ...
+    async def attach(self, spec: PodNetworkSpec) -> AttachedVethPair: ...
 
 
 class PodLinks(Protocol):

@@ -25,6 +25,7 @@ class ErrorCode(IntEnum):
     IPAM_ERROR = 101
     DATAPLANE_ERROR = 102
     CHECK_FAILED = 103
+    IPAM_INTERNAL_ERROR = 104
 
 
 class CniError(Exception):

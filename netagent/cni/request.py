@@ -17,6 +17,7 @@ from typing import Any
 
 from netagent.cni.errors import CniError, ErrorCode
 from netagent.cni.versions import SUPPORTED_VERSIONS, at_least
+from netagent.mtu import MAX_MTU, MIN_MTU
 
 COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS")
 
@@ -49,8 +50,6 @@ IMPLIED_CNI_VERSION = "0.1.0"
 
 _IDENTIFIER = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
 _MAX_IFNAME_BYTES = 15
-_MIN_MTU = 68
-_MAX_MTU = 65535
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,9 @@ class PodIdentity:
 
 
 @dataclass(frozen=True)
-class Attachment:
+class ValidAttachment:
+    """One entry of GC's cni.dev/valid-attachments: an attachment the runtime still uses."""
+
     container_id: str
     ifname: str
 
@@ -76,7 +77,7 @@ class NetworkConfig:
     spool_dir: str | None = None
     prev_result: Mapping[str, Any] | None = None
     runtime_config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    valid_attachments: tuple[Attachment, ...] = ()
+    valid_attachments: tuple[ValidAttachment, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
@@ -93,10 +94,6 @@ class CniRequest:
     replayed: bool = False
     raw_args: str = ""  # CNI_ARGS exactly as received
     raw_config: bytes = b""  # stdin exactly as received (e.g. to spool a DEL)
-
-    @property
-    def attachment(self) -> Attachment:
-        return Attachment(self.container_id, self.ifname)
 
 
 def parse_request(
@@ -295,16 +292,16 @@ def _mtu(document: Mapping[str, Any]) -> int | None:
     mtu = document.get("mtu")
     if mtu is None:
         return None
-    if isinstance(mtu, bool) or not isinstance(mtu, int) or not _MIN_MTU <= mtu <= _MAX_MTU:
+    if isinstance(mtu, bool) or not isinstance(mtu, int) or not MIN_MTU <= mtu <= MAX_MTU:
         raise CniError(
             ErrorCode.INVALID_NETWORK_CONFIG,
-            f"mtu must be an integer from {_MIN_MTU} to {_MAX_MTU}",
+            f"mtu must be an integer from {MIN_MTU} to {MAX_MTU}",
             repr(mtu),
         )
     return mtu
 
 
-def _valid_attachments(document: Mapping[str, Any]) -> tuple[Attachment, ...]:
+def _valid_attachments(document: Mapping[str, Any]) -> tuple[ValidAttachment, ...]:
     # libcni sends both spellings; the older one is from a since-fixed spec typo.
     for key in ("cni.dev/valid-attachments", "cni.dev/attachments"):
         if key in document:
@@ -312,7 +309,7 @@ def _valid_attachments(document: Mapping[str, Any]) -> tuple[Attachment, ...]:
     return ()
 
 
-def _attachment_list(value: Any, key: str) -> tuple[Attachment, ...]:
+def _attachment_list(value: Any, key: str) -> tuple[ValidAttachment, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -327,5 +324,5 @@ def _attachment_list(value: Any, key: str) -> tuple[Attachment, ...]:
                 f"{key} entries need string containerID and ifname",
                 json.dumps(item)[:200],
             )
-        attachments.append(Attachment(container_id, ifname))
+        attachments.append(ValidAttachment(container_id, ifname))
     return tuple(attachments)

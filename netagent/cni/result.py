@@ -133,11 +133,6 @@ def encode_error(cni_version: str, error: CniError) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode()
 
 
-def encode_success_without_result() -> bytes:
-    """DEL, CHECK, GC and STATUS succeed with exit 0 and nothing on stdout."""
-    return b""
-
-
 def _interface_document(interface: InterfaceInfo, with_mtu: bool) -> dict[str, Any]:
     document: dict[str, Any] = {"name": interface.name}
     if interface.mac:

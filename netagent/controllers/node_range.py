@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from podnet.logs import log_event
 
-from netagent.errors import IpamRangeNotHeld, IpamUnavailable, NodeFenced
+from netagent.errors import IpamFailed, IpamRangeNotHeld, IpamRejected, IpamUnavailable, NodeFenced
 from netagent.ipam_client import NodeRange
 from netagent.seams import RangeLeases
 
@@ -49,20 +49,11 @@ class NodeRangeHolder:
             return None
         return self._range
 
-    @property
-    def last_known(self) -> NodeRange | None:
-        """The range last held, even if fenced now (for DEL and reconciliation)."""
-        return self._range
-
     def require(self) -> NodeRange:
         node_range = self.current
         if node_range is None:
             raise NodeFenced(f"node {self._node} holds no pod range right now; try again later")
         return node_range
-
-    async def wait_held(self) -> NodeRange:
-        await self._held.wait()
-        return self.require()
 
     async def _set(self, node_range: NodeRange | None) -> None:
         """Records a successful (re)hold, or None for fenced; tells listeners on change."""
@@ -99,8 +90,8 @@ class NodeRangeHolder:
         while not stop.is_set():
             try:
                 return await self.acquire()
-            except (IpamUnavailable, IpamRangeNotHeld) as error:
-                log_event(logger, "range_acquire_failed", logging.WARNING, error=str(error))
+            except (IpamUnavailable, IpamRangeNotHeld, IpamFailed) as error:
+                log_event(logger, "range_acquire_failed", _level_of(error), error=str(error))
             try:
                 await asyncio.wait_for(stop.wait(), delay)
             except TimeoutError:
@@ -134,13 +125,23 @@ class NodeRangeHolder:
                 await self.acquire()
             else:
                 await self._set(await self._client.renew_range(self._node, node_range.cidr))
-        except IpamUnavailable as error:
-            log_event(logger, "range_renew_failed", logging.WARNING, error=str(error))
+        except (IpamUnavailable, IpamFailed, IpamRejected) as error:
+            log_event(logger, "range_renew_failed", _level_of(error), error=str(error))
         except IpamRangeNotHeld as error:
             log_event(logger, "range_lost", logging.ERROR, error=str(error))
             self._reclaimed = True
             await self._set(None)
             try:
                 await self.acquire()
-            except (IpamUnavailable, IpamRangeNotHeld) as retry_error:
-                log_event(logger, "range_acquire_failed", logging.WARNING, error=str(retry_error))
+            except (IpamUnavailable, IpamRangeNotHeld, IpamFailed) as retry_error:
+                log_event(
+                    logger, "range_acquire_failed", _level_of(retry_error), error=str(retry_error)
+                )
+
+
+def _level_of(error: Exception) -> int:
+    """ipamd failing or refusing a call is a bug to look at (ERROR); ipamd out of reach or
+    a range not held yet happen in normal operation (WARNING)."""
+    return (
+        logging.WARNING if isinstance(error, IpamUnavailable | IpamRangeNotHeld) else logging.ERROR
+    )

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from podnet.logs import log_event
 
-from netagent.errors import IpamUnavailable
+from netagent.errors import IpamFailed, IpamUnavailable
 from netagent.ipam_client import NodeRange, PeerRangeEvent
 from netagent.seams import RangeWatch
 
@@ -71,10 +71,6 @@ class PeerRouteFollower:
         """True while the range stream from ipamd is up (ipamd is reachable)."""
         return self._connected
 
-    @property
-    def peers(self) -> dict[str, NodeRange]:
-        return {n: r for n, r in self._live.items() if n != self._own_node}
-
     async def run(self, stop: asyncio.Event) -> None:
         reconciler = asyncio.create_task(self._reconcile_on_change())
         try:
@@ -92,12 +88,13 @@ class PeerRouteFollower:
                     self._revision = event.revision
                     self._changed.set()
                     delay = 0.1
-            except IpamUnavailable as error:
+            except (IpamUnavailable, IpamFailed) as error:
                 was_connected, self._connected = self._connected, False
+                level = logging.WARNING if was_connected else logging.DEBUG
                 log_event(
                     logger,
                     "peer_stream_lost" if was_connected else "peer_stream_retry",
-                    logging.WARNING if was_connected else logging.DEBUG,
+                    logging.ERROR if isinstance(error, IpamFailed) else level,
                     error=str(error),
                     resume_revision=self._revision,
                 )

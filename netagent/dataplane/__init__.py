@@ -7,7 +7,7 @@ netlink. Each takes an optional DataplaneConfig (timeouts, route protocol,
 nft table name).
 """
 
-from netagent.dataplane.attach import PodAttacher, attach, ensure_can_attach, prepared_attach
+from netagent.dataplane.attach import PodAttacher, attach, prepared_attach
 from netagent.dataplane.config import DEFAULT_CONFIG, DataplaneConfig
 from netagent.dataplane.detach import detach
 from netagent.dataplane.errors import (
@@ -34,7 +34,7 @@ from netagent.dataplane.host_veths import list_host_veths
 from netagent.dataplane.inspection import inspect_attachment, verify
 from netagent.dataplane.masquerade import apply_masquerade, remove_masquerade
 from netagent.dataplane.model import (
-    Attachment,
+    AttachedVethPair,
     HostVeth,
     InterfaceState,
     ObservedAttachment,
@@ -48,7 +48,7 @@ from netagent.dataplane.route_diff import PeerRoute, RouteDiff, diff_peer_routes
 
 __all__ = [
     "DEFAULT_CONFIG",
-    "Attachment",
+    "AttachedVethPair",
     "AttachmentMismatch",
     "DataplaneConfig",
     "DataplaneError",
@@ -77,7 +77,6 @@ __all__ = [
     "detach",
     "diff_peer_routes",
     "enable_ipv4_forwarding",
-    "ensure_can_attach",
     "ensure_host_port_table",
     "host_veth_name",
     "inspect_attachment",

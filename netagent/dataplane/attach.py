@@ -20,7 +20,7 @@ from netagent.dataplane.model import (
     SCOPE_HOST,
     SCOPE_LINK,
     SCOPE_UNIVERSE,
-    Attachment,
+    AttachedVethPair,
     PodNetworkSpec,
 )
 from netagent.dataplane.namespaces import open_pod_netns
@@ -49,7 +49,7 @@ class PodAttacher:
         self._pod = pod
         self._config = config
 
-    async def attach(self, spec: PodNetworkSpec) -> Attachment:
+    async def attach(self, spec: PodNetworkSpec) -> AttachedVethPair:
         """Creates the veth pair and configures both ends.
 
         Raises InterfaceExists (nothing changed) when the host veth exists; any other
@@ -109,15 +109,9 @@ async def prepared_attach(
             yield PodAttacher(path, netns_fd, node, pod, config)
 
 
-async def ensure_can_attach(
-    netns: str | os.PathLike[str], ifname: str, config: DataplaneConfig = DEFAULT_CONFIG
-) -> None:
-    """The refusals of attach() alone: NetnsNotFound, NotANetns, InterfaceExists."""
-    async with prepared_attach(netns, ifname, config):
-        pass
-
-
-async def attach(spec: PodNetworkSpec, config: DataplaneConfig = DEFAULT_CONFIG) -> Attachment:
+async def attach(
+    spec: PodNetworkSpec, config: DataplaneConfig = DEFAULT_CONFIG
+) -> AttachedVethPair:
     """Creates the veth pair and configures both ends (see PodAttacher.attach)."""
     async with prepared_attach(spec.netns, spec.ifname, config) as attacher:
         return await attacher.attach(spec)
@@ -130,7 +124,7 @@ async def _required_link(rtnl: Rtnl, name: str) -> LinkInfo:
     return link
 
 
-async def _configure(spec: PodNetworkSpec, node: Rtnl, pod: Rtnl) -> Attachment:
+async def _configure(spec: PodNetworkSpec, node: Rtnl, pod: Rtnl) -> AttachedVethPair:
     pod_link = await _required_link(pod, spec.ifname)
     host_link = await _required_link(node, spec.host_ifname)
     pod_ip = spec.pod_ip
@@ -174,7 +168,7 @@ async def _configure(spec: PodNetworkSpec, node: Rtnl, pod: Rtnl) -> Attachment:
         protocol=PROTO_BOOT,
         replace=True,
     )
-    return Attachment(
+    return AttachedVethPair(
         host_ifname=host_link.name,
         host_mac=host_link.mac,
         pod_ifname=pod_link.name,

@@ -12,7 +12,8 @@ to gRPC status or CNI error codes at their edges.
     ├── DataplaneTimeout
     ├── AttachmentMismatch         (.problems)
     ├── PeerRouteSyncFailed        (.failures)
-    └── NftablesFailed             (.returncode, .stderr)
+    ├── NftablesFailed             (.returncode, .stderr)
+    └── HostPortTaken              (.taken)
 """
 
 from __future__ import annotations
@@ -91,5 +92,9 @@ class NftablesFailed(DataplaneError):
         self.stderr = stderr
 
 
-class HostPortTaken(NftablesFailed):
+class HostPortTaken(DataplaneError):
     """Another pod on this node already holds one of the requested host ports."""
+
+    def __init__(self, taken: Sequence[str]) -> None:
+        super().__init__("host port already mapped: " + "; ".join(taken))
+        self.taken = tuple(taken)

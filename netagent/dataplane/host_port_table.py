@@ -21,16 +21,30 @@ async def ensure_host_port_table(config: DataplaneConfig = DEFAULT_CONFIG) -> No
     await run_nft(setup_script(config.host_port_table), config)
 
 
+# nft exits 1 whatever went wrong and says why only in prose, so after a failed change
+# the maps themselves tell whether it failed on a port that is held (or already gone).
+
+
 async def add_host_ports(
     rules: Sequence[HostPortRule], config: DataplaneConfig = DEFAULT_CONFIG
 ) -> None:
+    """Adds every rule or none; HostPortTaken when a mapping already holds one's port."""
     if not rules:
         return
     try:
         await run_nft(add_script(config.host_port_table, rules), config)
     except NftablesFailed as error:
-        if "File exists" in error.stderr:
-            raise HostPortTaken(error.returncode, error.stderr) from None
+        try:
+            held = {(r.map_name, r.key): r for r in await list_host_ports(config)}
+        except NftablesFailed:
+            raise error from None
+        taken = [
+            f"{rule.key} -> {held[rule.map_name, rule.key].pod_ip}"
+            for rule in rules
+            if (rule.map_name, rule.key) in held
+        ]
+        if taken:
+            raise HostPortTaken(taken) from None
         raise
 
 
@@ -42,11 +56,11 @@ async def remove_host_ports(
         return
     try:
         await run_nft(remove_script(config.host_port_table, rules), config)
-    except NftablesFailed as error:
-        if "No such file or directory" not in error.stderr:
-            raise
+    except NftablesFailed:
         present = set(await list_host_ports(config))
         still_there = [rule for rule in rules if rule in present]
+        if len(still_there) == len(rules):
+            raise
         if still_there:
             await run_nft(remove_script(config.host_port_table, still_there), config)
 

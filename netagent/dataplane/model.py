@@ -8,14 +8,13 @@ from pathlib import Path
 
 from netagent.dataplane.errors import InvalidPodNetworkSpec
 from netagent.dataplane.naming import host_veth_alias
+from netagent.mtu import MAX_MTU, MIN_MTU
 
 # rtm_scope values (RT_SCOPE_*)
 SCOPE_UNIVERSE = 0
 SCOPE_LINK = 253
 SCOPE_HOST = 254
 
-MIN_MTU = 68
-MAX_VETH_MTU = 65535
 MAX_IFNAME_BYTES = 15
 
 
@@ -41,8 +40,8 @@ class PodNetworkSpec:
         for name in (self.ifname, self.host_ifname):
             if not name or len(name.encode()) > MAX_IFNAME_BYTES:
                 problems.append(f"interface name {name!r} is empty or longer than 15 bytes")
-        if not MIN_MTU <= self.mtu <= MAX_VETH_MTU:
-            problems.append(f"mtu {self.mtu} outside {MIN_MTU}..{MAX_VETH_MTU}")
+        if not MIN_MTU <= self.mtu <= MAX_MTU:
+            problems.append(f"mtu {self.mtu} outside {MIN_MTU}..{MAX_MTU}")
         if self.address.network != self.pod_range:
             problems.append(f"pod address {self.address} is not in range {self.pod_range}")
         if self.gateway not in self.pod_range:
@@ -62,7 +61,7 @@ class PodNetworkSpec:
 
 
 @dataclass(frozen=True)
-class Attachment:
+class AttachedVethPair:
     """What attach() built: the two interfaces of the veth pair (CNI result material)."""
 
     host_ifname: str

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import re
 
-HOST_VETH_PATTERN = re.compile(r"^veth[0-9a-f]{8}$")
 _OWNER = "podnet"
 
 

@@ -6,6 +6,8 @@ from netagent.cni.errors import CniError, ErrorCode
 from netagent.dataplane import errors as dp
 from netagent.errors import (
     CheckMismatch,
+    IpamBusy,
+    IpamFailed,
     IpamRangeExhausted,
     IpamRangeNotHeld,
     IpamRejected,
@@ -21,8 +23,14 @@ def to_cni_error(error: Exception, command: str) -> CniError:
         return CniError(ErrorCode.PLUGIN_NOT_AVAILABLE, "podnet is not ready", str(error))
     if isinstance(error, NodeFenced | IpamRangeNotHeld):
         return CniError(ErrorCode.TRY_AGAIN_LATER, "node holds no pod range", str(error))
+    if isinstance(error, IpamBusy):
+        return CniError(
+            ErrorCode.TRY_AGAIN_LATER, "ipamd is busy with concurrent changes", str(error)
+        )
     if isinstance(error, IpamUnavailable):
         return CniError(ErrorCode.TRY_AGAIN_LATER, "ipamd unavailable", str(error))
+    if isinstance(error, IpamFailed):
+        return CniError(ErrorCode.IPAM_INTERNAL_ERROR, "ipamd failed internally", str(error))
     if isinstance(error, IpamRangeExhausted):
         return CniError(
             ErrorCode.ADDRESS_RANGE_EXHAUSTED, "no free address in the node's pod range", str(error)

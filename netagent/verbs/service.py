@@ -25,7 +25,7 @@ from netagent.controllers.host_port_keeper import HostPortKeeper
 from netagent.controllers.node_range import NodeRangeHolder
 from netagent.dataplane.model import PodNetworkSpec
 from netagent.dataplane.naming import host_veth_name
-from netagent.errors import CheckMismatch, IpamUnavailable, NodeFenced
+from netagent.errors import CheckMismatch, IpamFailed, IpamUnavailable, NodeFenced
 from netagent.ipam_client import NodeRange, PodAddress
 from netagent.metrics import AgentMetrics
 from netagent.seams import Dataplane, PodAddresses
@@ -159,16 +159,14 @@ class CniService:
                 released = await self._ipam.release(
                     self._settings.node_name, request.container_id, request.ifname
                 )
-            except IpamUnavailable as error:
+            except (IpamUnavailable, IpamFailed) as error:
                 if request.replayed:
-                    # A failed replay must keep its spool file: the replayer discards
-                    # the file of every replay that succeeds.
-                    raise
+                    raise  # the replay keeps its spool file and tries again later
                 path = spool_del(self._settings.spool_dir, _invocation_for_spool(request))
                 log_event(
                     logger,
                     "release_spooled",
-                    logging.WARNING,
+                    logging.ERROR if isinstance(error, IpamFailed) else logging.WARNING,
                     error=str(error),
                     spool_file=str(path),
                 )

@@ -9,7 +9,7 @@ import pytest
 from podnet.shim.versions import SUPPORTED_VERSIONS
 
 from netagent.cni.errors import CniError, ErrorCode
-from netagent.cni.request import Attachment, parse_cni_args, parse_request
+from netagent.cni.request import ValidAttachment, parse_cni_args, parse_request
 
 BASE_CONFIG: dict[str, Any] = {"cniVersion": "1.1.0", "name": "podnet", "type": "podnet"}
 PREV_RESULT = {"cniVersion": "1.1.0", "interfaces": [{"name": "eth0"}], "ips": []}
@@ -180,7 +180,7 @@ def test_full_request_fields() -> None:
     assert request.config.spool_dir == "/var/spool/x"
     assert request.config.runtime_config["portMappings"] == [{"hostPort": 80}]
     assert request.config.raw["capabilities"] == {"portMappings": True}
-    assert request.attachment == Attachment("c0ffee", "eth0")
+    assert (request.container_id, request.ifname) == ("c0ffee", "eth0")
     with pytest.raises(TypeError):
         request.cni_args["x"] = "y"
 
@@ -208,8 +208,8 @@ ATTACHMENTS = [{"containerID": "a1", "ifname": "eth0"}, {"containerID": "b2", "i
 def test_gc_attachments_both_spellings(key: str) -> None:
     request = call("GC", with_config(**{key: ATTACHMENTS}))
     assert request.config.valid_attachments == (
-        Attachment("a1", "eth0"),
-        Attachment("b2", "net1"),
+        ValidAttachment("a1", "eth0"),
+        ValidAttachment("b2", "net1"),
     )
 
 
@@ -217,7 +217,7 @@ def test_gc_new_spelling_wins_over_old() -> None:
     config = with_config(
         **{"cni.dev/valid-attachments": ATTACHMENTS[:1], "cni.dev/attachments": ATTACHMENTS}
     )
-    assert call("GC", config).config.valid_attachments == (Attachment("a1", "eth0"),)
+    assert call("GC", config).config.valid_attachments == (ValidAttachment("a1", "eth0"),)
 
 
 def test_gc_without_attachments_is_empty_list() -> None:

@@ -14,7 +14,6 @@ from netagent.cni.result import (
     AddResult,
     encode_error,
     encode_result,
-    encode_success_without_result,
     parse_prev_result,
     pod_attachment_result,
 )
@@ -97,10 +96,6 @@ def test_encode_error() -> None:
         "details": "10.244.1.0/24",
     }
     assert json.loads(encode_error("garbage", error))["cniVersion"] == "1.1.0"
-
-
-def test_success_without_result_is_empty() -> None:
-    assert encode_success_without_result() == b""
 
 
 def test_error_codes_match_the_spec() -> None:

@@ -9,7 +9,7 @@ from ipaddress import IPv4Address
 import pytest
 
 from netagent import dataplane
-from netagent.dataplane import HostPortRule, HostPortTaken
+from netagent.dataplane import HostPortRule, HostPortTaken, NftablesFailed
 from tests.conftest import NetnsFactory
 from tests.dataplane.conftest import Node, pod_spec
 from tests.dataplane.topology import make_network, plug_node
@@ -106,11 +106,19 @@ def test_host_ports_are_listed_kept_across_setup_and_conflicts_change_nothing(
     assert node.loop.run(dataplane.list_host_ports()) == sorted(first)
 
     clash = [rule("10.244.1.3", 9090), rule("10.244.1.3", 8080)]
-    with pytest.raises(HostPortTaken):
+    with pytest.raises(HostPortTaken) as taken:
         node.loop.run(dataplane.add_host_ports(clash))
+    assert taken.value.taken == ("tcp . 8080 -> 10.244.1.2",)
     assert node.loop.run(dataplane.list_host_ports()) == sorted(first)
 
     node.loop.run(dataplane.remove_host_ports(first[:1]))
     node.loop.run(dataplane.remove_host_ports(first))
     assert node.loop.run(dataplane.list_host_ports()) == []
     node.loop.run(dataplane.remove_host_ports(first))
+
+
+def test_a_failed_add_that_is_no_clash_is_not_reported_as_one(node: Node) -> None:
+    """Without the table nft fails too, but no mapping holds the port."""
+    with pytest.raises(NftablesFailed) as failed:
+        node.loop.run(dataplane.add_host_ports([rule("10.244.1.2", 8080)]))
+    assert not isinstance(failed.value, HostPortTaken)

@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable
 
 from netagent import dataplane
-from netagent.dataplane import Attachment, PodNetworkSpec
+from netagent.dataplane import AttachedVethPair, PodNetworkSpec
 from tests.conftest import NetnsFactory
 from tests.dataplane import kernel_view as kv
 from tests.dataplane.conftest import Node, pod_spec
@@ -22,7 +22,7 @@ async def _timed(operation: Awaitable[object]) -> float:
     return time.perf_counter() - started
 
 
-async def _attach_all(specs: list[PodNetworkSpec]) -> list[Attachment]:
+async def _attach_all(specs: list[PodNetworkSpec]) -> list[AttachedVethPair]:
     return list(await asyncio.gather(*(dataplane.attach(spec) for spec in specs)))
 
 

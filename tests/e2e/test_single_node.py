@@ -304,6 +304,44 @@ def test_container_id_reused_before_a_spooled_release_is_replayed_keeps_the_new_
     assert pod_address(second) == address
 
 
+def test_del_while_ipamd_is_down_stays_spooled_until_ipamd_is_back(
+    node: SingleNode, netns: NetnsFactory
+) -> None:
+    node.stop_agent()
+    node.extra_agent_args = ["--ipamd-timeout", "1"]
+    node.start_agent()
+    pod = netns("pod")
+    assert node.cni("ADD", "ctr-1", f"/run/netns/{pod}").returncode == 0
+    node.stop_ipamd()
+
+    spooled = node.cni("DEL", "ctr-1", f"/run/netns/{pod}")
+    assert spooled.returncode == 0 and spooled.stdout == ""
+    assert len(list(node.spool_dir.iterdir())) == 1
+    # The agent retries the spooled DEL every few seconds; while ipamd is still down
+    # the retry fails (code 11) and the spool file must stay.
+    wait_until(
+        lambda: del_count(node, code=0) + del_count(node, code=11) >= 2,
+        20,
+        "a replay of the spooled DEL",
+    )
+    assert len(list(node.spool_dir.iterdir())) == 1
+    assert (del_count(node, code=0), del_count(node, code=11)) == (1, 1)
+
+    node.start_ipamd()
+    wait_until(lambda: not list(node.spool_dir.iterdir()), 20, "the spooled DEL replayed")
+    assert allocations(node.netns, node.node_name) == {}
+
+
+def del_count(node: SingleNode, code: int) -> int:
+    """How many DELs the agent answered with this code (its Prometheus histogram)."""
+    _, metrics = node.http_get("/metrics")
+    sample = f'podnet_cni_request_duration_seconds_count{{code="{code}",verb="DEL"}} '
+    for line in metrics.splitlines():
+        if line.startswith(sample):
+            return int(float(line[len(sample) :]))
+    return 0
+
+
 def test_ipamd_restart_loses_nothing(node: SingleNode, netns: NetnsFactory) -> None:
     pods = [netns("pod") for _ in range(3)]
     before = {}

@@ -14,7 +14,7 @@ import pytest
 from ipamd.config import EtcdAddress
 from ipamd.etcd_connection import EtcdConnection
 from ipamd.keys import KeyLayout
-from ipamd.records import Attachment, IpRecord, PodRef
+from ipamd.records import AttachmentRecord, IpRecord, PodRef
 from ipamd.reservation_batcher import ReservationBatcher
 from ipamd.store import ClaimOutcome, EtcdStore, Reservation, ReserveOutcome, ReserveResult
 from tests.ipamd.conftest import IpamdFactory, acquire, allocate
@@ -96,7 +96,7 @@ async def test_a_batch_with_conflicts_still_answers_every_request(
         ReserveOutcome.RESERVED,
     ]
     assert results[2] == ReserveResult(
-        ReserveOutcome.ATTACHMENT_EXISTS, Attachment("10.244.1.6", str(RANGE_A), "node-a")
+        ReserveOutcome.ATTACHMENT_EXISTS, AttachmentRecord("10.244.1.6", str(RANGE_A), "node-a")
     )
     assert results[5].existing is not None and results[5].existing.address == "10.244.1.10"
 

@@ -79,3 +79,28 @@ def test_control_commands_refuse_missing_arguments(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         build_parser().parse_args(argv)
     assert exited.value.code == 2
+
+
+EVERY_COMMAND = [
+    ["up"],
+    ["pods", "add"],
+    ["pods", "del", "--all"],
+    ["show"],
+    ["ping"],
+    ["logs", "worker"],
+    ["node", "stop", "worker"],
+    ["node", "start", "worker"],
+    ["node", "add"],
+    ["node", "remove", "worker"],
+    ["ipamd", "stop"],
+    ["ipamd", "start"],
+    ["ipamd", "restart"],
+    ["down"],
+]
+
+
+def test_every_command_has_its_own_handler() -> None:
+    """No command falls through to another's (as everything unmatched once fell to down)."""
+    parser = build_parser()
+    handlers = [parser.parse_args(argv).func for argv in EVERY_COMMAND]
+    assert len(set(handlers)) == len(EVERY_COMMAND)

@@ -21,7 +21,7 @@ from netagent.dataplane.errors import (
     NetnsNotFound,
 )
 from netagent.dataplane.host_port_rules import HostPortRule
-from netagent.dataplane.model import Attachment, HostVeth, PodNetworkSpec
+from netagent.dataplane.model import AttachedVethPair, HostVeth, PodNetworkSpec
 from netagent.dataplane.naming import host_veth_name
 from netagent.dataplane.route_diff import PeerRoute, RouteDiff, diff_peer_routes
 
@@ -109,8 +109,13 @@ class FakeDataplane:
     async def add_host_ports(self, rules: Sequence[HostPortRule]) -> None:
         self._enter("add_host_ports", tuple(rules))
         held = {(r.protocol, r.host_port, r.host_ip) for r in self.host_ports}
-        if any((r.protocol, r.host_port, r.host_ip) in held for r in rules):
-            raise HostPortTaken(1, "element exists")
+        taken = [
+            f"{r.protocol}/{r.host_port}"
+            for r in rules
+            if (r.protocol, r.host_port, r.host_ip) in held
+        ]
+        if taken:
+            raise HostPortTaken(taken)
         self.host_ports.update(rules)
 
     async def remove_host_ports(self, rules: Sequence[HostPortRule]) -> None:
@@ -141,13 +146,13 @@ class FakeAttacher:
     def __init__(self, dataplane: FakeDataplane) -> None:
         self._dataplane = dataplane
 
-    async def attach(self, spec: PodNetworkSpec) -> Attachment:
+    async def attach(self, spec: PodNetworkSpec) -> AttachedVethPair:
         # A failed attach undoes its own partial work (as PodAttacher does): nothing stays.
         self._dataplane._enter("attach", spec.host_ifname)
         self._dataplane.veths[spec.host_ifname] = Veth(
             spec.container_id, spec.ifname, spec.netns, spec.address
         )
-        return Attachment(
+        return AttachedVethPair(
             host_ifname=spec.host_ifname,
             host_mac="02:00:00:00:00:01",
             pod_ifname=spec.ifname,

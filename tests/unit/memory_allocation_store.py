@@ -14,7 +14,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ipamd.records import Attachment, IpRecord, NodeRecord, PodRef
+from ipamd.records import AttachmentRecord, IpRecord, NodeRecord, PodRef
 from ipamd.store import (
     AttachmentLookup,
     ClaimOutcome,
@@ -35,7 +35,7 @@ class MemoryAllocationStore:
     heartbeats: dict[str, int] = field(default_factory=dict)
     claims: dict[Network, str] = field(default_factory=dict)
     ips: dict[tuple[Network, Address], IpRecord] = field(default_factory=dict)
-    attachments: dict[tuple[Network, str, str], Attachment] = field(default_factory=dict)
+    attachments: dict[tuple[Network, str, str], AttachmentRecord] = field(default_factory=dict)
     leases: dict[int, int] = field(default_factory=dict)
     revoked: list[int] = field(default_factory=list)
     reserve_calls: list[list[Reservation]] = field(default_factory=list)
@@ -63,7 +63,7 @@ class MemoryAllocationStore:
         """An address reserved by another replica, unknown to this one's index."""
         record = IpRecord(container_id, "eth0", self.claims[node_range], _pod(container_id))
         self.ips[(node_range, address)] = record
-        self.attachments[(node_range, container_id, "eth0")] = Attachment(
+        self.attachments[(node_range, container_id, "eth0")] = AttachmentRecord(
             str(address), str(node_range), record.node
         )
 
@@ -153,8 +153,8 @@ class MemoryAllocationStore:
             return results
         for r in reservations:
             self.ips[(r.node_range, r.address)] = r.record
-            self.attachments[(r.node_range, r.record.container_id, r.record.ifname)] = Attachment(
-                str(r.address), str(r.node_range), r.record.node
+            self.attachments[(r.node_range, r.record.container_id, r.record.ifname)] = (
+                AttachmentRecord(str(r.address), str(r.node_range), r.record.node)
             )
         return [ReserveResult(ReserveOutcome.RESERVED) for _ in reservations]
 
@@ -168,7 +168,7 @@ class MemoryAllocationStore:
 
     async def release(
         self, node_range: Network, container_id: str, ifname: str
-    ) -> Attachment | None:
+    ) -> AttachmentRecord | None:
         self._enter("release")
         attachment = self.attachments.pop((node_range, container_id, ifname), None)
         if attachment is None:

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from podnet.cli import OneLineArgumentParser
 from podnet.logs import configure_logging
 
 from tools.churn.errors import ChurnError, InvariantViolationError
@@ -43,22 +44,50 @@ EXIT_POD_ERRORS = 3
 logger = logging.getLogger("tools.churn")
 
 
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = _whole_number(text)
     if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
     return value
 
 
+def _port(text: str) -> int:
+    value = _whole_number(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535, got {text!r}")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
 def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be positive")
+    value = _number(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = _number(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text!r}")
     return value
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="podnet-churn",
         description="Create and delete pods concurrently through a CNI plugin chain, the way "
         "a container runtime does, then report latency/throughput and check invariants.",
@@ -86,14 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--host-port", action="store_true", help="map a unique host port per pod (portMappings)"
     )
-    parser.add_argument("--first-host-port", type=_positive_int, default=30000)
+    parser.add_argument("--first-host-port", type=_port, default=30000)
     parser.add_argument("--check", action="store_true", help="CHECK each pod after ADD")
     parser.add_argument("--plugin-timeout", type=_positive_float, default=30.0)
     parser.add_argument("--netns-prefix", help="pod namespace prefix (default: unique per run)")
     parser.add_argument("--report", type=Path, metavar="FILE", help="write the JSON report here")
     parser.add_argument(
         "--settle",
-        type=float,
+        type=_non_negative_float,
         default=10.0,
         metavar="S",
         help="after the run, wait up to S seconds for leaks and leftovers to clear before "
@@ -129,8 +158,6 @@ def open_target(args: argparse.Namespace) -> Iterator[Target]:
     elif args.lab:
         yield lab_target(args.lab, options)
     else:
-        if args.conflist is None or not args.cni_bin:
-            raise ChurnError("--node-netns needs --conflist and --cni-bin (or --reference)")
         bin_dirs = tuple(part for part in args.cni_bin.split(":") if part)
         yield single_node_target(args.node_netns, args.conflist, bin_dirs, options)
 
@@ -177,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.nodes and not args.lab:
         parser.error("--nodes needs --lab")
+    if args.node_netns and not args.reference and (args.conflist is None or not args.cni_bin):
+        parser.error("--node-netns needs --conflist and --cni-bin (or --reference)")
     configure_logging(args.log_level)
     try:
         return run(args)

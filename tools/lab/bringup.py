@@ -10,7 +10,7 @@ from tools.lab.cni_bin import install_cni_bin
 from tools.lab.convergence import wait_converged
 from tools.lab.daemons import DaemonOptions, daemon_alive
 from tools.lab.docker_network import attach_node, create_bridge
-from tools.lab.errors import LabExistsError
+from tools.lab.errors import LabExistsError, LabUsageError
 from tools.lab.etcd_server import EtcdServer
 from tools.lab.launch import (
     ipamd_address,
@@ -29,6 +29,7 @@ from tools.lab.layout import (
     LabSettings,
     gateway_ip,
     plan_nodes,
+    require_node_count,
 )
 from tools.lab.netns import list_netns
 from tools.lab.state import DaemonRecord, LabRecord, NodeRecord, read_lab, write_lab
@@ -39,6 +40,11 @@ class UpOptions:
     nodes: int = 3
     timeout: float = 90.0
     daemons: DaemonOptions = field(default_factory=DaemonOptions)
+
+    def __post_init__(self) -> None:
+        require_node_count(self.nodes)
+        if not self.timeout > 0:
+            raise LabUsageError(f"--timeout: must be positive, got {self.timeout}")
 
 
 def lab_is_healthy(lab: LabRecord) -> bool:

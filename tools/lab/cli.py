@@ -6,9 +6,10 @@ import argparse
 import re
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from podnet.cli import EXIT_USAGE, OneLineArgumentParser
 from podnet.logs import configure_logging
 
 from tools.lab.bringup import UpOptions, lab_up
@@ -18,6 +19,7 @@ from tools.lab.errors import (
     LabExistsError,
     LabNotUpError,
     LabStartError,
+    LabUsageError,
     UnknownNodeError,
 )
 from tools.lab.ipamd_controls import ipamd_restart, ipamd_start, ipamd_stop
@@ -49,7 +51,7 @@ def _pod_name(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="podnet-lab",
         description="A local kind-like podnet cluster: nodes, pods and a bridge, "
         "all in network namespaces (nothing in the root namespace).",
@@ -88,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds ipamd keeps a silent node's range and pods before reclaim (default: 5)",
     )
     up.add_argument("--mtu", type=int, help="pod interface MTU passed to the agents")
+    up.set_defaults(func=_up)
 
     pods = commands.add_parser("pods", help="add or delete pods")
     pod_commands = pods.add_subparsers(dest="pods_command", required=True, metavar="ACTION")
@@ -96,18 +99,22 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument(
         "--name", type=_pod_name, default="webserver", help="pod name stem (default: webserver)"
     )
+    add.set_defaults(func=_pods_add)
     delete = pod_commands.add_parser("del", help="delete pods through the CNI chain")
     which = delete.add_mutually_exclusive_group(required=True)
     which.add_argument("--name", type=_pod_name, help="delete the pods with this name stem")
     which.add_argument("--all", action="store_true", help="delete every pod")
+    delete.set_defaults(func=_pods_del)
 
     show = commands.add_parser("show", help="nodes (conflist, range, ip route) and pods")
     show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.set_defaults(func=_show)
 
     ping = commands.add_parser("ping", help="pod-to-pod reachability matrix")
     ping.add_argument(
         "--timeout", type=float, default=1.0, help="seconds to wait per echo (default: 1)"
     )
+    ping.set_defaults(func=_ping)
 
     logs = commands.add_parser("logs", help="print a daemon's log")
     logs.add_argument("node", metavar="NODE", help="node name, e.g. worker2 or pl-worker2")
@@ -117,10 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="agent",
         help="which daemon (default: agent; ipamd and etcd run on the control-plane)",
     )
+    logs.set_defaults(func=_logs)
 
     _add_node_commands(commands)
     _add_ipamd_commands(commands)
-    commands.add_parser("down", help="remove everything the lab made (idempotent)")
+    down = commands.add_parser("down", help="remove everything the lab made (idempotent)")
+    down.set_defaults(func=_down)
     return parser
 
 
@@ -133,7 +142,7 @@ def _timeout_flag(parser: argparse.ArgumentParser, default: float, what: str) ->
     )
 
 
-def _add_node_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_node_commands(commands: argparse._SubParsersAction[OneLineArgumentParser]) -> None:
     node = commands.add_parser("node", help="stop, start, add or remove a node of a running lab")
     actions = node.add_subparsers(dest="node_command", required=True, metavar="ACTION")
     stop = actions.add_parser(
@@ -141,32 +150,38 @@ def _add_node_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     stop.add_argument("name", metavar="NAME", help="node name, e.g. worker2 or pl-worker2")
     stop.add_argument("--kill", action="store_true", help="SIGKILL instead, like a crash")
+    stop.set_defaults(func=_node_stop)
     start = actions.add_parser(
         "start", help="start the node's agent again with the same flags and paths"
     )
     start.add_argument("name", metavar="NAME", help="node name, e.g. worker2 or pl-worker2")
     _timeout_flag(start, 30.0, "for the agent's /readyz")
+    start.set_defaults(func=_node_start)
     add = actions.add_parser(
         "add",
         help="a new worker joins: namespace on the bridge with the next IP, agent started; "
         "waits until it holds a range and every running node routes to every other",
     )
     _timeout_flag(add, 60.0, "for the cluster to converge")
+    add.set_defaults(func=_node_add)
     remove = actions.add_parser(
         "remove",
         help="the node leaves: its pods are deleted, its agent stopped, "
         "its namespace and state removed (ipamd reclaims its range after quarantine)",
     )
     remove.add_argument("name", metavar="NAME", help="node name, e.g. worker2 or pl-worker2")
+    remove.set_defaults(func=_node_remove)
 
 
-def _add_ipamd_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_ipamd_commands(commands: argparse._SubParsersAction[OneLineArgumentParser]) -> None:
     ipamd = commands.add_parser("ipamd", help="stop, start or restart the lab's ipamd")
     actions = ipamd.add_subparsers(dest="ipamd_command", required=True, metavar="ACTION")
     stop = actions.add_parser("stop", help="stop ipamd (SIGTERM); agents keep running")
     stop.add_argument("--kill", action="store_true", help="SIGKILL instead, like a crash")
+    stop.set_defaults(func=_ipamd_stop)
     start = actions.add_parser("start", help="start ipamd again with its original flags")
     _timeout_flag(start, 30.0, "until it serves")
+    start.set_defaults(func=_ipamd_start)
     restart = actions.add_parser("restart", help="stop, then start; waits until it serves")
     restart.add_argument(
         "--kill",
@@ -174,107 +189,114 @@ def _add_ipamd_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         help="SIGKILL instead of SIGTERM (no 2 s drain of open streams: a quick crash-restart)",
     )
     _timeout_flag(restart, 30.0, "until it serves")
+    restart.set_defaults(func=_ipamd_restart)
 
 
-def _node(settings: LabSettings, args: argparse.Namespace) -> int:
-    if args.node_command == "stop":
-        node_stop(settings, args.name, args.kill, say)
-    elif args.node_command == "start":
-        node_start(settings, args.name, args.timeout, say)
-    elif args.node_command == "add":
-        node_add(settings, args.timeout, say)
-    else:
-        node_remove(settings, args.name, say)
-    return 0
+def _up(settings: LabSettings, args: argparse.Namespace) -> None:
+    options = UpOptions(
+        nodes=args.nodes,
+        timeout=args.timeout,
+        daemons=DaemonOptions(
+            node_lease_ttl=args.node_lease_ttl, quarantine=args.quarantine, mtu=args.mtu
+        ),
+    )
+    try:
+        lab_up(settings, options, say)
+    except LabExistsError:
+        raise
+    except (LabError, OSError, RuntimeError, subprocess.SubprocessError) as error:
+        raise LabStartError(
+            f"{error}\nthe lab is left in place for `logs` and `show`; "
+            f"`podnet-lab --prefix {settings.prefix} down` removes it"
+        ) from error
 
 
-def _ipamd(settings: LabSettings, args: argparse.Namespace) -> int:
-    if args.ipamd_command == "stop":
-        ipamd_stop(settings, args.kill, say)
-    elif args.ipamd_command == "start":
-        ipamd_start(settings, args.timeout, say)
-    else:
-        ipamd_restart(settings, args.kill, args.timeout, say)
-    return 0
+def _pods_add(settings: LabSettings, args: argparse.Namespace) -> None:
+    add_pods(settings, args.count, args.name, say)
 
 
-def _show(settings: LabSettings, as_json: bool) -> int:
+def _pods_del(settings: LabSettings, args: argparse.Namespace) -> None:
+    delete_pods(settings, None if args.all else args.name, say)
+
+
+def _show(settings: LabSettings, args: argparse.Namespace) -> None:
     paths = LabPaths(settings.state_dir)
     lab = read_lab(paths.lab_json)
     if lab is None:
         raise LabNotUpError(f"no lab with prefix {settings.prefix!r} in {settings.state_dir}")
     reports = node_reports(lab)
     pods = read_pods(paths.pods_dir)
-    say(show_json(lab, reports, pods) if as_json else show_text(reports, pods))
-    return 0
+    say(show_json(lab, reports, pods) if args.json else show_text(reports, pods))
 
 
-def _ping(settings: LabSettings, timeout: float) -> int:
+def _ping(settings: LabSettings, args: argparse.Namespace) -> int:
     pods = read_pods(LabPaths(settings.state_dir).pods_dir)
     if len(pods) < 2:
         say(f"{len(pods)} pod(s): nothing to ping")
         return 0
-    matrix = ping_matrix(pods, timeout)
+    matrix = ping_matrix(pods, args.timeout)
     say(matrix_text(pods, matrix))
     failed = sum(1 for answered in matrix.values() if not answered)
     say(f"{len(matrix) - failed}/{len(matrix)} pairs reachable")
     return 1 if failed else 0
 
 
-def _logs(settings: LabSettings, node_name: str, daemon: str) -> int:
+def _logs(settings: LabSettings, args: argparse.Namespace) -> None:
     lab = read_lab(LabPaths(settings.state_dir).lab_json)
     if lab is None:
         raise LabNotUpError(f"no lab with prefix {settings.prefix!r} in {settings.state_dir}")
-    node = lab.node(node_name)
+    node = lab.node(args.node)
     if node is None:
         known = ", ".join(n.role for n in lab.nodes)
-        raise UnknownNodeError(f"no node {node_name!r} (nodes: {known})")
-    record = {"agent": node.agent, "ipamd": lab.ipamd, "etcd": lab.etcd}[daemon]
+        raise UnknownNodeError(f"no node {args.node!r} (nodes: {known})")
+    record = {"agent": node.agent, "ipamd": lab.ipamd, "etcd": lab.etcd}[args.daemon]
     if record is None or record.netns != node.netns:
-        raise UnknownNodeError(f"{daemon} does not run on {node.role}")
+        raise UnknownNodeError(f"{args.daemon} does not run on {node.role}")
     sys.stdout.write(Path(record.log).read_text(errors="replace"))
-    return 0
+
+
+def _down(settings: LabSettings, args: argparse.Namespace) -> None:
+    lab_down(settings, say)
+
+
+def _node_stop(settings: LabSettings, args: argparse.Namespace) -> None:
+    node_stop(settings, args.name, args.kill, say)
+
+
+def _node_start(settings: LabSettings, args: argparse.Namespace) -> None:
+    node_start(settings, args.name, args.timeout, say)
+
+
+def _node_add(settings: LabSettings, args: argparse.Namespace) -> None:
+    node_add(settings, args.timeout, say)
+
+
+def _node_remove(settings: LabSettings, args: argparse.Namespace) -> None:
+    node_remove(settings, args.name, say)
+
+
+def _ipamd_stop(settings: LabSettings, args: argparse.Namespace) -> None:
+    ipamd_stop(settings, args.kill, say)
+
+
+def _ipamd_start(settings: LabSettings, args: argparse.Namespace) -> None:
+    ipamd_start(settings, args.timeout, say)
+
+
+def _ipamd_restart(settings: LabSettings, args: argparse.Namespace) -> None:
+    ipamd_restart(settings, args.kill, args.timeout, say)
+
+
+# Each command's func takes (settings, args) and returns its exit status (None: 0).
+Command = Callable[[LabSettings, argparse.Namespace], "int | None"]
 
 
 def run(args: argparse.Namespace) -> int:
     state_dir = args.state_dir or DEFAULT_STATE_ROOT / args.prefix
     settings = LabSettings(prefix=args.prefix, state_dir=state_dir.absolute())
-    if args.command == "up":
-        options = UpOptions(
-            nodes=args.nodes,
-            timeout=args.timeout,
-            daemons=DaemonOptions(
-                node_lease_ttl=args.node_lease_ttl, quarantine=args.quarantine, mtu=args.mtu
-            ),
-        )
-        try:
-            lab_up(settings, options, say)
-        except LabExistsError:
-            raise
-        except (LabError, OSError, RuntimeError, subprocess.SubprocessError) as error:
-            raise LabStartError(
-                f"{error}\nthe lab is left in place for `logs` and `show`; "
-                f"`podnet-lab --prefix {settings.prefix} down` removes it"
-            ) from error
-        return 0
-    if args.command == "pods" and args.pods_command == "add":
-        add_pods(settings, args.count, args.name, say)
-        return 0
-    if args.command == "pods":
-        delete_pods(settings, None if args.all else args.name, say)
-        return 0
-    if args.command == "show":
-        return _show(settings, args.json)
-    if args.command == "ping":
-        return _ping(settings, args.timeout)
-    if args.command == "logs":
-        return _logs(settings, args.node, args.daemon)
-    if args.command == "node":
-        return _node(settings, args)
-    if args.command == "ipamd":
-        return _ipamd(settings, args)
-    lab_down(settings, say)
-    return 0
+    command: Command = args.func
+    status = command(settings, args)
+    return 0 if status is None else status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -282,6 +304,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_level)
     try:
         return run(args)
+    except LabUsageError as error:
+        print(f"podnet-lab: error: {error}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
     except (LabError, OSError, RuntimeError, subprocess.SubprocessError) as error:
         print(f"podnet-lab: {error}", file=sys.stderr, flush=True)
         return 1

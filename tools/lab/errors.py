@@ -1,10 +1,15 @@
-"""The lab's exception tree; the CLI turns these into a message and exit status 1."""
+"""The lab's exception tree; the CLI turns these into one message and exit status 1
+(2 for LabUsageError)."""
 
 from __future__ import annotations
 
 
 class LabError(Exception):
     """Base class of every error the lab reports to its user."""
+
+
+class LabUsageError(LabError):
+    """A value given on the command line the lab cannot work with; nothing was changed."""
 
 
 class LabExistsError(LabError):

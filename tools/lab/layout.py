@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools.lab.errors import LabUsageError
+
 DOCKER_NETWORK = ipaddress.IPv4Network("172.18.0.0/16")
 CONFLIST_FILE = "10-podnet.conflist"
 IPAMD_PORT = 9090
@@ -14,6 +16,8 @@ AGENT_HTTP_PORT = 9099
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
 MAX_UNIX_SOCKET_PATH = 107
+# Node addresses stay within 172.18.0.2-201 and node ranges well within the /16.
+MAX_NODES = 200
 
 
 @dataclass(frozen=True)
@@ -45,10 +49,6 @@ class NodePlan:
     netns: str
     ip: str
     bridge_port: str  # the bridge-side veth in the bridge namespace
-
-    @property
-    def is_control_plane(self) -> bool:
-        return self.role == "control-plane"
 
 
 @dataclass(frozen=True)
@@ -125,17 +125,19 @@ def role_name(index: int) -> str:
 
 def plan_nodes(settings: LabSettings, count: int) -> tuple[NodePlan, ...]:
     """control-plane, worker, worker2, ... on 172.18.0.2, .3, ... like kind."""
-    if count < 1:
-        raise ValueError("a lab needs at least one node")
-    if count > 200:
-        raise ValueError("at most 200 nodes")
+    require_node_count(count)
     return tuple(plan_node(settings, index) for index in range(count))
+
+
+def require_node_count(count: int) -> None:
+    if not 1 <= count <= MAX_NODES:
+        raise LabUsageError(f"a lab has 1 to {MAX_NODES} nodes, not {count}")
 
 
 def plan_node(settings: LabSettings, index: int) -> NodePlan:
     """Node number index (0 = control-plane) on 172.18.0.(2 + index)."""
-    if not 0 <= index < 200:
-        raise ValueError("node index must be between 0 and 199")
+    if not 0 <= index < MAX_NODES:
+        raise LabUsageError(f"a lab has at most {MAX_NODES} nodes")
     return NodePlan(
         role=role_name(index),
         netns=f"{settings.prefix}{role_name(index)}",

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from netagent.mtu import MAX_MTU, MIN_MTU
+from tools.lab.errors import LabUsageError
+
 
 @dataclass(frozen=True)
 class DaemonOptions:
@@ -14,6 +17,14 @@ class DaemonOptions:
     quarantine: int = 5
     log_level: str = "info"
     mtu: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.node_lease_ttl < 1:
+            raise LabUsageError(f"--node-lease-ttl: must be at least 1, got {self.node_lease_ttl}")
+        if self.quarantine < 0:
+            raise LabUsageError(f"--quarantine: must not be negative, got {self.quarantine}")
+        if self.mtu is not None and not MIN_MTU <= self.mtu <= MAX_MTU:
+            raise LabUsageError(f"--mtu: must be between {MIN_MTU} and {MAX_MTU}, got {self.mtu}")
 
     @classmethod
     def from_json(cls, raw: Any) -> DaemonOptions:
