@@ -24,6 +24,7 @@ from netagent.cni.request import CniRequest
 from netagent.cni.result import AddResult, parse_prev_result, pod_attachment_result
 from netagent.controllers.host_port_keeper import HostPortKeeper
 from netagent.controllers.node_range import NodeRangeHolder
+from netagent.dataplane.caller_view import CallerRoot
 from netagent.errors import CheckMismatch, IpamUnavailable, NodeFenced
 from netagent.ipam_client import IpamClient, NodeRange, PodAddress
 from netagent.metrics import AgentMetrics
@@ -69,12 +70,13 @@ class CniService:
     def serving_adds(self) -> bool:
         return self._serving_adds
 
-    async def add(self, request: CniRequest) -> AddResult:
+    async def add(self, request: CniRequest, caller_root: CallerRoot | None = None) -> AddResult:
         if not self._serving_adds:
             raise NodeFenced("the agent is reconciling its pods with ipamd; try again later")
         node_range = self._holder.require()
         port_mappings = parse_port_mappings(request.config.runtime_config)
         key = (request.container_id, request.ifname)
+        netns = dataplane.NetnsPath(request.netns, caller_root)
         pod = ipam_pb2.PodRef(
             k8s_namespace=request.pod.namespace,
             k8s_name=request.pod.name,
@@ -83,12 +85,12 @@ class CniService:
         async with (
             self._locks.hold(*key),
             # Refuses a bad netns or an existing ifname before an address is spent.
-            dataplane.prepared_attach(Path(request.netns), request.ifname) as attacher,
+            dataplane.prepared_attach(netns, request.ifname) as attacher,
         ):
             allocation = await self._ipam.allocate(
                 node_range, request.container_id, request.ifname, pod
             )
-            spec = self._spec(request, allocation, node_range)
+            spec = self._spec(request, allocation, node_range, netns)
             try:
                 attachment = await attacher.attach(spec)
                 try:
@@ -114,10 +116,10 @@ class CniService:
             mtu=attachment.mtu,
         )
 
-    async def delete(self, request: CniRequest) -> None:
+    async def delete(self, request: CniRequest, caller_root: CallerRoot | None = None) -> None:
         host_veth = dataplane.host_veth_name(request.container_id, request.ifname)
         async with self._locks.hold(request.container_id, request.ifname):
-            netns = Path(request.netns) if request.netns else None
+            netns = dataplane.NetnsPath(request.netns, caller_root) if request.netns else None
             await self._host_ports.remove((request.container_id, request.ifname))
             await dataplane.detach(host_veth, netns, request.ifname)
             try:
@@ -138,7 +140,7 @@ class CniService:
             self._metrics.allocations_in_use.dec()
         log_event(logger, "pod_deleted", released=released)
 
-    async def check(self, request: CniRequest) -> None:
+    async def check(self, request: CniRequest, caller_root: CallerRoot | None = None) -> None:
         node_range = self._holder.require()
         expected = parse_prev_result(request.config.prev_result or {}, request.config.cni_version)
         allocations = {
@@ -157,7 +159,9 @@ class CniService:
                 f"but ipamd records {record.address}"
             )
         pod_interface = expected.interface_named(request.ifname)
-        spec = self._spec(request, record, node_range)
+        spec = self._spec(
+            request, record, node_range, dataplane.NetnsPath(request.netns, caller_root)
+        )
         await dataplane.verify(spec, pod_interface.mac if pod_interface else "")
         await self._host_ports.verify(
             (request.container_id, request.ifname),
@@ -225,10 +229,14 @@ class CniService:
         self._metrics.allocations_in_use.set(len(present & expected.keys()))
 
     def _spec(
-        self, request: CniRequest, allocation: PodAddress, node_range: NodeRange
+        self,
+        request: CniRequest,
+        allocation: PodAddress,
+        node_range: NodeRange,
+        netns: dataplane.NetnsPath,
     ) -> dataplane.PodNetworkSpec:
         return dataplane.PodNetworkSpec(
-            netns=Path(request.netns),
+            netns=netns,
             ifname=request.ifname,
             host_ifname=dataplane.host_veth_name(request.container_id, request.ifname),
             address=allocation.address,
