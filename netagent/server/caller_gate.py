@@ -6,14 +6,20 @@ allowed is relayed to the agent's gRPC server, any other to the refusal server
 0700 directory only the agent can enter. The relay's own socket is autobound
 to a unique abstract address under which the caller is registered (see
 callers.py); for an allowed caller the registry also holds its root directory,
-opened at accept time while the caller waits for its answer.
+opened at accept time, while the caller waits for its answer.
+
+The relay works on raw non-blocking sockets with the event loop's reader and
+writer callbacks rather than transports: a CNI call is one short connection,
+and this keeps the gate's share of it to a few syscalls and loop wake-ups.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 from podnet.logs import log_event
@@ -28,6 +34,10 @@ from netagent.server.callers import (
 
 logger = logging.getLogger("podnet.agent.caller_gate")
 
+_BACKLOG = 128
+_ACCEPTS_PER_WAKEUP = 64
+_CHUNK = 65536
+
 
 class CallerGate:
     def __init__(
@@ -41,27 +51,82 @@ class CallerGate:
         self.allowed_uids = allowed_uids
         self._admitted_upstream = str(admitted_upstream)
         self._refused_upstream = str(refused_upstream)
-        self._server: asyncio.AbstractServer | None = None
-        self._connections: set[_CallerSide] = set()
+        self._listener: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._relays: set[_Relay] = set()
         self._warned_no_root = False
 
     async def start(self, path: Path) -> None:
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_unix_server(lambda: _CallerSide(self), path=str(path))
+        """Listens on path (created under the caller's umask)."""
+        self._loop = asyncio.get_running_loop()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(str(path))
+            listener.listen(_BACKLOG)
+            listener.setblocking(False)
+        except BaseException:
+            listener.close()
+            raise
+        self._listener = listener
+        self._loop.add_reader(listener.fileno(), self._accept_ready)
 
     def close(self) -> None:
-        """Stops accepting; connections already relayed finish (see abort_connections)."""
-        if self._server is not None:
-            self._server.close()
+        """Stops accepting; connections already relayed go on (see abort_connections)."""
+        if self._listener is not None and self._loop is not None:
+            self._loop.remove_reader(self._listener.fileno())
+            self._listener.close()
+            self._listener = None
 
     def abort_connections(self) -> None:
-        for connection in list(self._connections):
-            connection.abort()
+        for relay in list(self._relays):
+            relay.close()
 
-    def upstream_for(self, uid: int) -> str:
-        return self._admitted_upstream if uid in self.allowed_uids else self._refused_upstream
+    def _accept_ready(self) -> None:
+        assert self._listener is not None
+        for _ in range(_ACCEPTS_PER_WAKEUP):
+            try:
+                connection, _ = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:  # EMFILE and the like: the caller sees a reset
+                log_event(logger, "cni_accept_failed", logging.ERROR, error=str(error))
+                return
+            self._admit(connection)
 
-    def warn_once_no_root(self, caller: Caller) -> None:
+    def _admit(self, connection: socket.socket) -> None:
+        assert self._loop is not None
+        connection.setblocking(False)
+        try:
+            credentials = peer_credentials(connection)
+        except OSError:
+            connection.close()
+            return
+        admitted = credentials.uid in self.allowed_uids
+        caller = Caller(credentials, open_root_of(credentials.pid) if admitted else None)
+        if admitted and caller.root_fd is None:
+            self._warn_once_no_root(caller)
+        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            upstream.setblocking(False)
+            upstream.bind("")  # autobind: the kernel picks a unique abstract address
+            address = abstract_name(upstream)
+            # A unix connect completes at once, or fails (EAGAIN: the backlog is full).
+            upstream.connect(self._admitted_upstream if admitted else self._refused_upstream)
+        except OSError as error:
+            upstream.close()
+            connection.close()
+            caller.release()
+            log_event(logger, "cni_relay_failed", logging.ERROR, error=str(error))
+            return
+        self.registry.add(address, caller)
+
+        def closed(relay: _Relay) -> None:
+            self._relays.discard(relay)
+            self.registry.remove(address)
+
+        self._relays.add(_Relay(self._loop, connection, upstream, closed))
+
+    def _warn_once_no_root(self, caller: Caller) -> None:
         if self._warned_no_root:
             return
         self._warned_no_root = True
@@ -75,139 +140,101 @@ class CallerGate:
             fix="run the agent in the host PID namespace, as root with CAP_SYS_PTRACE",
         )
 
-    def track(self, connection: _CallerSide, open_: bool) -> None:
-        if open_:
-            self._connections.add(connection)
-        else:
-            self._connections.discard(connection)
 
+class _Relay:
+    """Copies bytes both ways between a caller and its upstream until both directions
+    have ended (EOF passed on as a half-close) or either socket fails."""
 
-class _CallerSide(asyncio.Protocol):
-    """The shim's connection; its bytes go to the upstream (gRPC) side and back."""
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        caller: socket.socket,
+        upstream: socket.socket,
+        on_closed: Callable[[_Relay], None],
+    ) -> None:
+        self._sockets = (caller, upstream)
+        self._on_closed = on_closed
+        self._closed = False
+        self._flows = (_Flow(loop, self, caller, upstream), _Flow(loop, self, upstream, caller))
+        for flow in self._flows:
+            flow.start()
 
-    def __init__(self, gate: CallerGate) -> None:
-        self._gate = gate
-        self._transport: asyncio.Transport | None = None
-        self._upstream: asyncio.Transport | None = None
-        self._opening: asyncio.Task[None] | None = None
-        self._address = ""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        transport.pause_reading()  # until the upstream side is connected
-        self._gate.track(self, True)
-        credentials = peer_credentials(transport.get_extra_info("socket"))
-        admitted = credentials.uid in self._gate.allowed_uids
-        caller = Caller(credentials, open_root_of(credentials.pid) if admitted else None)
-        if admitted and caller.root_fd is None:
-            self._gate.warn_once_no_root(caller)
-        self._opening = asyncio.get_running_loop().create_task(
-            self._open_upstream(caller, self._gate.upstream_for(credentials.uid))
-        )
-
-    async def _open_upstream(self, caller: Caller, upstream_path: str) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.setblocking(False)
-            sock.bind("")  # autobind: the kernel picks a unique abstract address
-            self._address = abstract_name(sock)
-        except OSError as error:
-            sock.close()
-            caller.release()
-            self._fail(error)
-            return
-        self._gate.registry.add(self._address, caller)
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.sock_connect(sock, upstream_path)
-            transport, _ = await loop.create_unix_connection(lambda: _UpstreamSide(self), sock=sock)
-        except OSError as error:
-            sock.close()
-            self._fail(error)
-            return
-        except BaseException:
-            sock.close()
-            raise
-        assert isinstance(transport, asyncio.Transport)
-        self._upstream = transport
-        if self._transport is not None:
-            self._transport.resume_reading()
-
-    def _fail(self, error: OSError) -> None:
-        log_event(logger, "cni_relay_failed", logging.ERROR, error=str(error))
-        self.abort()
-
-    def data_received(self, data: bytes) -> None:
-        if self._upstream is not None:
-            self._upstream.write(data)
-
-    def eof_received(self) -> bool:
-        if self._upstream is not None and self._upstream.can_write_eof():
-            self._upstream.write_eof()
-        return True
-
-    def pause_writing(self) -> None:
-        if self._upstream is not None:
-            self._upstream.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self._upstream is not None:
-            self._upstream.resume_reading()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._gate.track(self, False)
-        if self._opening is not None and not self._opening.done():
-            self._opening.cancel()
-        if self._upstream is not None:
-            self._upstream.close()
-        if self._address:
-            self._gate.registry.remove(self._address)
-
-    # Called from the upstream side.
-    def write(self, data: bytes) -> None:
-        if self._transport is not None:
-            self._transport.write(data)
-
-    def write_eof(self) -> None:
-        if self._transport is not None and self._transport.can_write_eof():
-            self._transport.write_eof()
-
-    def pause_reading(self) -> None:
-        if self._transport is not None:
-            self._transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        if self._transport is not None and self._upstream is not None:
-            self._transport.resume_reading()
+    def flow_ended(self) -> None:
+        if all(flow.ended for flow in self._flows):
+            self.close()
 
     def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
+        if self._closed:
+            return
+        self._closed = True
+        for flow in self._flows:
+            flow.stop()
+        for sock in self._sockets:
+            sock.close()
+        self._on_closed(self)
 
-    def abort(self) -> None:
-        if self._transport is not None:
-            self._transport.abort()
 
+class _Flow:
+    """One direction of a relay: reads src, writes dst; stops reading while dst is full."""
 
-class _UpstreamSide(asyncio.Protocol):
-    """The relay's connection to a gRPC server, on behalf of one caller."""
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        relay: _Relay,
+        src: socket.socket,
+        dst: socket.socket,
+    ) -> None:
+        self._loop = loop
+        self._relay = relay
+        self._src = src
+        self._dst = dst
+        self._src_fd = src.fileno()
+        self._dst_fd = dst.fileno()
+        self._pending = b""
+        self.ended = False
 
-    def __init__(self, caller_side: _CallerSide) -> None:
-        self._caller_side = caller_side
+    def start(self) -> None:
+        self._loop.add_reader(self._src_fd, self._readable)
 
-    def data_received(self, data: bytes) -> None:
-        self._caller_side.write(data)
+    def stop(self) -> None:
+        self._loop.remove_reader(self._src_fd)
+        self._loop.remove_writer(self._dst_fd)
 
-    def eof_received(self) -> bool:
-        self._caller_side.write_eof()
-        return True
+    def _readable(self) -> None:
+        try:
+            data = self._src.recv(_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._relay.close()
+            return
+        if not data:
+            self._loop.remove_reader(self._src_fd)
+            with contextlib.suppress(OSError):
+                self._dst.shutdown(socket.SHUT_WR)
+            self.ended = True
+            self._relay.flow_ended()
+            return
+        self._send(data)
 
-    def pause_writing(self) -> None:
-        self._caller_side.pause_reading()
+    def _send(self, data: bytes) -> None:
+        try:
+            sent = self._dst.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self._relay.close()
+            return
+        if sent == len(data):
+            if self._pending:
+                self._pending = b""
+                self._loop.remove_writer(self._dst_fd)
+                self._loop.add_reader(self._src_fd, self._readable)
+            return
+        if not self._pending:
+            self._loop.remove_reader(self._src_fd)
+            self._loop.add_writer(self._dst_fd, self._writable)
+        self._pending = data[sent:]
 
-    def resume_writing(self) -> None:
-        self._caller_side.resume_reading()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._caller_side.close()
+    def _writable(self) -> None:
+        self._send(self._pending)

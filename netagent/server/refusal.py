@@ -33,7 +33,9 @@ class RefuseEveryCall(_GenericHandler):
         self._allowed = ", ".join(str(uid) for uid in sorted(allowed_uids))
         self._on_refused = on_refused
 
-    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[bytes, bytes]:
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[bytes, bytes]:
         method = str(getattr(handler_call_details, "method", ""))
 
         async def refuse(
