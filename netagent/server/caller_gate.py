@@ -106,19 +106,23 @@ class CallerGate:
         if admitted and caller.root_fd is None:
             self._warn_once_no_root(caller)
         upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        address = ""
         try:
             upstream.setblocking(False)
             upstream.bind("")  # autobind: the kernel picks a unique abstract address
             address = abstract_name(upstream)
+            self.registry.add(address, caller)  # before the server can see the connection
             # A unix connect completes at once, or fails (EAGAIN: the backlog is full).
             upstream.connect(self._admitted_upstream if admitted else self._refused_upstream)
         except OSError as error:
             upstream.close()
             connection.close()
-            caller.release()
+            if address:
+                self.registry.remove(address)
+            else:
+                caller.release()
             log_event(logger, "cni_relay_failed", logging.ERROR, error=str(error))
             return
-        self.registry.add(address, caller)
 
         def closed(relay: _Relay) -> None:
             self._relays.discard(relay)
