@@ -105,10 +105,9 @@ class CallerGate:
         caller = Caller(credentials, open_root_of(credentials.pid) if admitted else None)
         if admitted and caller.root_fd is None:
             self._warn_once_no_root(caller)
-        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
         address = ""
         try:
-            upstream.setblocking(False)
             upstream.bind("")  # autobind: the kernel picks a unique abstract address
             address = abstract_name(upstream)
             self.registry.add(address, caller)  # before the server can see the connection
@@ -124,11 +123,13 @@ class CallerGate:
             log_event(logger, "cni_relay_failed", logging.ERROR, error=str(error))
             return
 
-        def closed(relay: _Relay) -> None:
-            self._relays.discard(relay)
+        def closed(finished: _Relay) -> None:
+            self._relays.discard(finished)
             self.registry.remove(address)
 
-        self._relays.add(_Relay(self._loop, connection, upstream, closed))
+        relay = _Relay(self._loop, connection, upstream, closed)
+        self._relays.add(relay)
+        relay.start()
 
     def _warn_once_no_root(self, caller: Caller) -> None:
         if self._warned_no_root:
@@ -160,8 +161,13 @@ class _Relay:
         self._on_closed = on_closed
         self._closed = False
         self._flows = (_Flow(loop, self, caller, upstream), _Flow(loop, self, upstream, caller))
+
+    def start(self) -> None:
         for flow in self._flows:
             flow.start()
+        # The caller usually wrote its request before it was accepted: pass it on now
+        # rather than one loop iteration later.
+        self._flows[0].pump_now()
 
     def flow_ended(self) -> None:
         if all(flow.ended for flow in self._flows):
@@ -199,6 +205,9 @@ class _Flow:
 
     def start(self) -> None:
         self._loop.add_reader(self._src_fd, self._readable)
+
+    def pump_now(self) -> None:
+        self._readable()
 
     def stop(self) -> None:
         self._loop.remove_reader(self._src_fd)
