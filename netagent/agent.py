@@ -77,7 +77,13 @@ class Agent:
         self._stop.set()
 
     async def run(self) -> None:
-        cni_server, health = await start_cni_server(self.config.socket_path, self.handler)
+        cni_endpoint = await start_cni_server(
+            self.config.socket_path,
+            self.handler,
+            self.config.cni_allowed_uids,
+            self.metrics.cni_callers_refused.inc,
+        )
+        health = cni_endpoint.health
         http = await start_http(
             build_app(self.metrics, self.readiness), self.config.http_host, self.config.http_port
         )
@@ -104,7 +110,7 @@ class Agent:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await cni_server.stop(grace=2)
+            await cni_endpoint.stop(grace=2)
             await http.cleanup()
             await self.ipam.close()
             if self.config.remove_conf_on_exit:

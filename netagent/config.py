@@ -14,6 +14,7 @@ from podnet.shim.defaults import DEFAULT_AGENT_SOCKET, DEFAULT_SPOOL_DIR
 
 from netagent.errors import ConfigError
 from netagent.mtu import MAX_MTU, MIN_MTU
+from netagent.server.internal_sockets import MAX_UNIX_SOCKET_PATH, longest_path, refused_socket
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class AgentConfig:
     node_ip: ipaddress.IPv4Address
     ipamd_address: str
     socket_path: Path
+    cni_allowed_uid: int | None
     spool_dir: Path
     cni_conf_dir: Path
     cni_conf_file: str
@@ -49,10 +51,23 @@ class AgentConfig:
             )
         if not self.ipamd_timeout > 0:  # also NaN
             raise ConfigError(f"--ipamd-timeout: must be positive, got {self.ipamd_timeout}")
+        if self.cni_allowed_uid is not None and not 0 <= self.cni_allowed_uid < 2**32 - 1:
+            raise ConfigError(f"--cni-allowed-uid: not a uid: {self.cni_allowed_uid}")
+        if longest_path(self.socket_path) > MAX_UNIX_SOCKET_PATH:
+            raise ConfigError(
+                f"--socket: {self.socket_path} is too long: the agent also listens on "
+                f"{refused_socket(self.socket_path)}, and unix socket paths are limited to "
+                f"{MAX_UNIX_SOCKET_PATH} bytes"
+            )
 
     @property
     def conflist_path(self) -> Path:
         return self.cni_conf_dir / self.cni_conf_file
+
+    @property
+    def cni_allowed_uids(self) -> frozenset[int]:
+        """Callers the CNI socket serves: root, and the configured uid if any."""
+        return frozenset({0} if self.cni_allowed_uid is None else {0, self.cni_allowed_uid})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_AGENT_SOCKET,
         help="unix socket the CNI shim calls "
         "(created mode 0600; its directory mode 0700) [%(default)s]",
+    )
+    add(
+        "--cni-allowed-uid",
+        type=int,
+        default=None,
+        metavar="UID",
+        help="a uid besides 0 whose processes may call the CNI socket; any other caller "
+        "gets PERMISSION_DENIED (checked with SO_PEERCRED) (default: root only)",
     )
     add(
         "--spool-dir",
@@ -141,6 +164,7 @@ def parse_config(argv: Sequence[str] | None = None) -> AgentConfig:
         node_ip=node_ip,
         ipamd_address=args.ipamd,
         socket_path=Path(args.socket),
+        cni_allowed_uid=args.cni_allowed_uid,
         spool_dir=Path(args.spool_dir),
         cni_conf_dir=Path(args.cni_conf_dir),
         cni_conf_file=args.cni_conf_file,

@@ -34,6 +34,11 @@ class AgentMetrics:
         self.peer_routes = Gauge(
             "podnet_peer_routes", "Routes to other nodes' pod ranges", registry=self.registry
         )
+        self.cni_callers_refused = Counter(
+            "podnet_cni_callers_refused",
+            "Calls on the CNI socket refused because the caller's uid is not allowed",
+            registry=self.registry,
+        )
         self.spooled_dels_replayed = Counter(
             "podnet_spooled_dels_replayed",
             "DEL requests recorded while the agent or ipamd was down, replayed since",

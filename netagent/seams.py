@@ -9,10 +9,10 @@ imports neither pyroute2 nor grpc: the value types are only named for type check
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from ipaddress import IPv4Address, IPv4Network
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -37,10 +37,12 @@ class PodLinks(Protocol):
     """The pods' veth pairs in the node namespace and in the pods' namespaces."""
 
     def prepared_attach(
-        self, netns: Path, ifname: str
+        self, netns: os.PathLike[str], ifname: str
     ) -> AbstractAsyncContextManager[PodAttacher]: ...
 
-    async def detach(self, host_ifname: str, netns: Path | None, ifname: str) -> bool: ...
+    async def detach(
+        self, host_ifname: str, netns: os.PathLike[str] | None, ifname: str
+    ) -> bool: ...
 
     async def verify(self, spec: PodNetworkSpec, expected_pod_mac: str | None) -> None: ...
 

@@ -2,12 +2,14 @@
 
 Every function works on the node namespace (the namespace of the calling
 thread: the agent runs inside its node's namespace) and on pod namespaces
-given by path (/run/netns/x, /proc/<pid>/ns/net, ...). None of them forks for
+given by path (/run/netns/x, /proc/<pid>/ns/net, ...; a NetnsPath resolves it
+as the calling runtime sees it). None of them forks for
 netlink. Each takes an optional DataplaneConfig (timeouts, route protocol,
 nft table name).
 """
 
 from netagent.dataplane.attach import PodAttacher, attach, prepared_attach
+from netagent.dataplane.caller_view import CallerRoot, NetnsPath
 from netagent.dataplane.config import DEFAULT_CONFIG, DataplaneConfig
 from netagent.dataplane.detach import detach
 from netagent.dataplane.errors import (
@@ -50,6 +52,7 @@ __all__ = [
     "DEFAULT_CONFIG",
     "AttachedVethPair",
     "AttachmentMismatch",
+    "CallerRoot",
     "DataplaneConfig",
     "DataplaneError",
     "DataplaneTimeout",
@@ -61,6 +64,7 @@ __all__ = [
     "InvalidPodNetworkSpec",
     "NetlinkOperationFailed",
     "NetnsNotFound",
+    "NetnsPath",
     "NftablesFailed",
     "NotANetns",
     "ObservedAttachment",

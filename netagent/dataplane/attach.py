@@ -98,7 +98,7 @@ async def prepared_attach(
     (e.g. an address allocated): NetnsNotFound, NotANetns, InterfaceExists for ifname.
     """
     path = os.fspath(netns)
-    with open_pod_netns(path) as netns_fd:
+    with open_pod_netns(netns) as netns_fd:
         async with node_rtnl() as node, pod_rtnl(netns_fd, path) as pod:
             try:
                 async with asyncio.timeout(config.netlink_timeout):

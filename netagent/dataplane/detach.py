@@ -32,8 +32,8 @@ async def detach(
         async with asyncio.timeout(config.netlink_timeout):
             async with node_rtnl() as node:
                 deleted = await node.delete_link(host_ifname)
-            if not deleted and netns_path and ifname:
-                deleted = await _delete_pod_interface(netns_path, ifname)
+            if not deleted and netns and netns_path and ifname:
+                deleted = await _delete_pod_interface(netns, ifname)
     except TimeoutError:
         raise DataplaneTimeout(
             f"detach {host_ifname} took longer than {config.netlink_timeout}s"
@@ -45,10 +45,10 @@ async def detach(
     return deleted
 
 
-async def _delete_pod_interface(netns_path: str, ifname: str) -> bool:
+async def _delete_pod_interface(netns: str | os.PathLike[str], ifname: str) -> bool:
     try:
-        with open_pod_netns(netns_path) as netns_fd:
-            async with pod_rtnl(netns_fd, netns_path) as pod:
+        with open_pod_netns(netns) as netns_fd:
+            async with pod_rtnl(netns_fd, os.fspath(netns)) as pod:
                 return await pod.delete_link(ifname)
     except (NetnsNotFound, NotANetns):
         return False

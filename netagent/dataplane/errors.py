@@ -32,8 +32,9 @@ class InvalidPodNetworkSpec(DataplaneError, ValueError):
 class NetnsNotFound(DataplaneError):
     """The pod network namespace path does not exist."""
 
-    def __init__(self, path: str) -> None:
-        super().__init__(f"network namespace {path!r} does not exist")
+    def __init__(self, path: str, seen_by: str = "") -> None:
+        where = f" {seen_by}" if seen_by else ""
+        super().__init__(f"network namespace {path!r} does not exist{where}")
         self.path = path
 
 

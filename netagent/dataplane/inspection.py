@@ -47,7 +47,7 @@ async def inspect_attachment(
 ) -> ObservedAttachment:
     """Raises NetnsNotFound / NotANetns when the pod netns is gone or wrong."""
     netns_path = os.fspath(netns)
-    with open_pod_netns(netns_path) as netns_fd:
+    with open_pod_netns(netns) as netns_fd:
         try:
             async with asyncio.timeout(config.netlink_timeout):
                 async with node_rtnl() as node, pod_rtnl(netns_fd, netns_path) as pod:

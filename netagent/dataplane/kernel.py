@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from ipaddress import IPv4Address, IPv4Network
-from pathlib import Path
 
 from netagent.dataplane.attach import PodAttacher, prepared_attach
 from netagent.dataplane.config import DataplaneConfig
@@ -30,10 +30,12 @@ class KernelDataplane:
     def __init__(self, config: DataplaneConfig) -> None:
         self.config = config
 
-    def prepared_attach(self, netns: Path, ifname: str) -> AbstractAsyncContextManager[PodAttacher]:
+    def prepared_attach(
+        self, netns: os.PathLike[str], ifname: str
+    ) -> AbstractAsyncContextManager[PodAttacher]:
         return prepared_attach(netns, ifname, self.config)
 
-    async def detach(self, host_ifname: str, netns: Path | None, ifname: str) -> bool:
+    async def detach(self, host_ifname: str, netns: os.PathLike[str] | None, ifname: str) -> bool:
         return await detach(host_ifname, netns, ifname, self.config)
 
     async def verify(self, spec: PodNetworkSpec, expected_pod_mac: str | None) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from pathlib import Path
 
 from netagent.dataplane.errors import InvalidPodNetworkSpec
 from netagent.dataplane.naming import host_veth_alias
@@ -22,8 +22,9 @@ MAX_IFNAME_BYTES = 15
 class PodNetworkSpec:
     """One pod interface to attach, in the reference ptp layout."""
 
-    netns: Path
-    """The pod's network namespace: /run/netns/x, /proc/<pid>/ns/net, ..."""
+    netns: os.PathLike[str]
+    """The pod's network namespace: /run/netns/x, /proc/<pid>/ns/net, ... (a NetnsPath
+    to resolve it as the calling runtime sees it)."""
     ifname: str
     host_ifname: str
     """Node-side veth name, normally host_veth_name(container_id, ifname)."""

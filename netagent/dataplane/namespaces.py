@@ -18,6 +18,7 @@ import socket
 import threading
 from collections.abc import Iterator
 
+from netagent.dataplane.caller_view import NetnsPath, open_in_root
 from netagent.dataplane.errors import DataplaneError, NetnsNotFound, NotANetns
 
 CLONE_NEWNET = 0x40000000
@@ -34,19 +35,36 @@ def _setns(fd: int) -> None:
         raise OSError(code, os.strerror(code))
 
 
+def _open_handle(netns: str | os.PathLike[str]) -> int:
+    path = os.fspath(netns)
+    root = netns.root if isinstance(netns, NetnsPath) else None
+    try:
+        if root is None:
+            return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        return open_in_root(root.fd, path)
+    except FileNotFoundError:
+        seen_by = netns.seen_by if isinstance(netns, NetnsPath) else ""
+        raise NetnsNotFound(path, seen_by) from None
+    except OSError as error:
+        reason = (
+            "a magic link (/proc/...) before the last path component"
+            if error.errno == errno.EXDEV
+            else error.strerror or str(error)
+        )
+        raise NotANetns(path, reason) from None
+
+
 @contextlib.contextmanager
-def open_pod_netns(path: str) -> Iterator[int]:
+def open_pod_netns(netns: str | os.PathLike[str]) -> Iterator[int]:
     """An O_RDONLY fd on a pod's network namespace handle.
 
-    Rejects missing paths, anything that is not a network namespace, and the
-    caller's own (the node's) namespace, which no pod operation may touch.
+    A NetnsPath with a caller root is resolved as that caller sees it (see
+    caller_view); any other path in the agent's own view. Rejects missing paths,
+    anything that is not a network namespace, and the agent's own (the node's)
+    namespace, which no pod operation may touch.
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise NetnsNotFound(path) from None
-    except OSError as error:
-        raise NotANetns(path, error.strerror or str(error)) from None
+    path = os.fspath(netns)
+    fd = _open_handle(netns)
     try:
         try:
             nstype = fcntl.ioctl(fd, NS_GET_NSTYPE)

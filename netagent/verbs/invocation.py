@@ -12,6 +12,7 @@ from podnet.v1 import cni_pb2
 from netagent.cni.errors import CniError, ErrorCode
 from netagent.cni.request import CniRequest, parse_request
 from netagent.cni.result import encode_error, encode_result
+from netagent.dataplane.caller_view import CallerRoot
 from netagent.metrics import AgentMetrics
 from netagent.verbs.error_mapping import to_cni_error
 from netagent.verbs.service import CniService
@@ -32,7 +33,11 @@ class InvocationHandler:
         self._service = service
         self._metrics = metrics
 
-    async def __call__(self, invocation: cni_pb2.CniInvocation) -> cni_pb2.CniOutcome:
+    async def __call__(
+        self, invocation: cni_pb2.CniInvocation, caller_root: CallerRoot | None = None
+    ) -> cni_pb2.CniOutcome:
+        """caller_root: where CNI_NETNS is resolved (None: in the agent's own view, as
+        for replayed DELs, whose caller is long gone)."""
         started = time.monotonic()
         command = invocation.command
         with request_context(
@@ -54,7 +59,7 @@ class InvocationHandler:
                     replayed=invocation.replayed,
                 )
                 with request_context(pod=f"{request.pod.namespace}/{request.pod.name}"):
-                    stdout = await self._dispatch(request)
+                    stdout = await self._dispatch(request, caller_root)
             except Exception as error:
                 cni_error = to_cni_error(error, command)
                 code = cni_error.code
@@ -78,13 +83,14 @@ class InvocationHandler:
             )
             return cni_pb2.CniOutcome(exit_code=1 if code else 0, stdout=stdout)
 
-    async def _dispatch(self, request: CniRequest) -> bytes:
+    async def _dispatch(self, request: CniRequest, caller_root: CallerRoot | None) -> bytes:
         if request.command == "ADD":
-            return encode_result(request.config.cni_version, await self._service.add(request))
+            added = await self._service.add(request, caller_root)
+            return encode_result(request.config.cni_version, added)
         if request.command == "DEL":
-            await self._service.delete(request)
+            await self._service.delete(request, caller_root)
         elif request.command == "CHECK":
-            await self._service.check(request)
+            await self._service.check(request, caller_root)
         elif request.command == "GC":
             await self._service.gc(request)
         elif request.command == "STATUS":

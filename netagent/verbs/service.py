@@ -23,6 +23,7 @@ from netagent.cni.request import CniRequest
 from netagent.cni.result import AddResult, parse_prev_result, pod_attachment_result
 from netagent.controllers.host_port_keeper import HostPortKeeper
 from netagent.controllers.node_range import NodeRangeHolder
+from netagent.dataplane.caller_view import CallerRoot, NetnsPath
 from netagent.dataplane.model import PodNetworkSpec
 from netagent.dataplane.naming import host_veth_name
 from netagent.errors import CheckMismatch, IpamFailed, IpamUnavailable, NodeFenced
@@ -73,12 +74,13 @@ class CniService:
     def serving_adds(self) -> bool:
         return self._serving_adds
 
-    async def add(self, request: CniRequest) -> AddResult:
+    async def add(self, request: CniRequest, caller_root: CallerRoot | None = None) -> AddResult:
         if not self._serving_adds:
             raise NodeFenced("the agent is reconciling its pods with ipamd; try again later")
         node_range = self._holder.require()
         port_mappings = parse_port_mappings(request.config.runtime_config)
         key = (request.container_id, request.ifname)
+        netns = NetnsPath(request.netns, caller_root)
         pod = ipam_pb2.PodRef(
             k8s_namespace=request.pod.namespace,
             k8s_name=request.pod.name,
@@ -87,13 +89,11 @@ class CniService:
         async with self._locks.hold(*key):
             await self._settle_spooled_del(*key)
             # Refuses a bad netns or an existing ifname before an address is spent.
-            async with self._dataplane.prepared_attach(
-                Path(request.netns), request.ifname
-            ) as attacher:
+            async with self._dataplane.prepared_attach(netns, request.ifname) as attacher:
                 allocation = await self._ipam.allocate(
                     node_range, request.container_id, request.ifname, pod
                 )
-                spec = self._spec(request, allocation, node_range)
+                spec = self._spec(request, allocation, node_range, netns)
                 try:
                     attachment = await attacher.attach(spec)
                     try:
@@ -139,7 +139,7 @@ class CniService:
             self._metrics.allocations_in_use.dec()
         log_event(logger, "spooled_del_settled", released=released, spool_file=str(spooled))
 
-    async def delete(self, request: CniRequest) -> None:
+    async def delete(self, request: CniRequest, caller_root: CallerRoot | None = None) -> None:
         host_veth = host_veth_name(request.container_id, request.ifname)
         async with self._locks.hold(request.container_id, request.ifname):
             if (
@@ -152,7 +152,7 @@ class CniService:
                 # the lock; the attachment there now is newer and not this DEL's.
                 log_event(logger, "spooled_del_already_settled")
                 return
-            netns = Path(request.netns) if request.netns else None
+            netns = NetnsPath(request.netns, caller_root) if request.netns else None
             await self._host_ports.remove((request.container_id, request.ifname))
             await self._dataplane.detach(host_veth, netns, request.ifname)
             try:
@@ -175,7 +175,7 @@ class CniService:
             self._metrics.allocations_in_use.dec()
         log_event(logger, "pod_deleted", released=released)
 
-    async def check(self, request: CniRequest) -> None:
+    async def check(self, request: CniRequest, caller_root: CallerRoot | None = None) -> None:
         node_range = self._holder.require()
         expected = parse_prev_result(request.config.prev_result or {}, request.config.cni_version)
         allocations = {
@@ -194,7 +194,7 @@ class CniService:
                 f"but ipamd records {record.address}"
             )
         pod_interface = expected.interface_named(request.ifname)
-        spec = self._spec(request, record, node_range)
+        spec = self._spec(request, record, node_range, NetnsPath(request.netns, caller_root))
         await self._dataplane.verify(spec, pod_interface.mac if pod_interface else "")
         await self._host_ports.verify(
             (request.container_id, request.ifname),
@@ -267,10 +267,14 @@ class CniService:
         self._metrics.allocations_in_use.set(len(present & expected.keys()))
 
     def _spec(
-        self, request: CniRequest, allocation: PodAddress, node_range: NodeRange
+        self,
+        request: CniRequest,
+        allocation: PodAddress,
+        node_range: NodeRange,
+        netns: NetnsPath,
     ) -> PodNetworkSpec:
         return PodNetworkSpec(
-            netns=Path(request.netns),
+            netns=netns,
             ifname=request.ifname,
             host_ifname=host_veth_name(request.container_id, request.ifname),
             address=allocation.address,

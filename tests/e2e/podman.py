@@ -1,10 +1,12 @@
 """Runs a real libcni client, podman 4.3 with its CNI backend, inside a node namespace.
 
-podman runs under `nsenter --net` in the root mount namespace, so the netns it
-bind-mounts under /run/netns is visible to the agent, as on a real node. The
-OCI runtime is runc: crun refuses these VMs' hybrid cgroup layout, and hiding
-the cgroup2 mount would need a private mount namespace, which would hide the
-pod's netns from the agent too.
+podman runs under `nsenter --net`, by default in the root mount namespace. With
+private_mounts it runs in a mount namespace of its own with its own tmpfs on
+/run/netns, as podman does in a private mount namespace, containerd with private
+netns mounts or a runtime inside a kind node container: the netns it bind-mounts
+there exists only in its view, and the agent has to resolve CNI_NETNS through the
+calling shim's root. The OCI runtime is runc: crun refuses these VMs' hybrid
+cgroup layout.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Podman:
     work: Path
     conf_dir: Path
     cni_bin: Path
+    private_mounts: bool = False
 
     def prepare(self) -> None:
         rootfs = self.work / "rootfs"
@@ -55,8 +58,13 @@ class Podman:
             f"--storage-driver vfs --runtime runc run --rm --name {name} "
             f"--network {network} --rootfs {self.work}/rootfs sh -c '{script}'"
         )
+        command = f"exec {podman}"
+        prefix = ["nsenter", f"--net=/run/netns/{self.netns}"]
+        if self.private_mounts:
+            command = f"mount -t tmpfs podnet-private-netns /run/netns && {command}"
+            prefix += ["unshare", "--mount", "--propagation", "private"]
         return subprocess.run(
-            ["nsenter", f"--net=/run/netns/{self.netns}", "sh", "-c", f"exec {podman}"],
+            [*prefix, "sh", "-c", command],
             capture_output=True,
             text=True,
             check=False,

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ class CniCall:
     returncode: int
     stdout: str
     stderr: str
+    pid: int = 0
+    """The shim's pid (wrappers such as setpriv or unshare exec it in place)."""
 
     @property
     def json(self) -> dict[str, Any]:
@@ -46,10 +49,12 @@ class SingleNode:
     ipamd: subprocess.Popen[bytes] | None = None
     agent: subprocess.Popen[bytes] | None = None
     extra_agent_args: list[str] = field(default_factory=list)
+    socket_path: Path | None = None
+    """Where the agent socket goes (default: under state)."""
 
     @property
     def socket(self) -> Path:
-        return self.state / "agent" / "agent.sock"
+        return self.socket_path or self.state / "agent" / "agent.sock"
 
     @property
     def spool_dir(self) -> Path:
@@ -185,8 +190,11 @@ class SingleNode:
         config: dict[str, Any] | bytes | None = None,
         args: str = "",
         env_override: dict[str, str] | None = None,
+        wrapper: Sequence[str] = (),
+        shim: Path | None = None,
     ) -> CniCall:
-        """Runs the real podnet executable with CNI env and stdin."""
+        """Runs the real podnet executable (shim, default the installed one) with CNI env
+        and stdin, under wrapper (e.g. setpriv) if given."""
         stdin = (
             config
             if isinstance(config, bytes)
@@ -202,15 +210,15 @@ class SingleNode:
             "CNI_PATH": f"{self.cni_bin}:/usr/lib/cni",
             **(env_override or {}),
         }
-        done = subprocess.run(
-            [str(self.cni_bin / "podnet")],
-            input=stdin,
+        process = subprocess.Popen(
+            [*wrapper, str(shim or self.cni_bin / "podnet")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             env=env,
-            capture_output=True,
-            check=False,
-            timeout=60,
         )
-        return CniCall(done.returncode, done.stdout.decode(), done.stderr.decode())
+        stdout, stderr = process.communicate(stdin, timeout=60)
+        return CniCall(process.returncode, stdout.decode(), stderr.decode(), process.pid)
 
 
 def ns_json(netns: str, *args: str) -> Any:

@@ -43,6 +43,8 @@ REQUIRED = ["--node-name", "n1", "--node-ip", "10.0.0.1", "--ipamd", "127.0.0.1:
         ([*REQUIRED, "--http-listen", "127.0.0.1:99999"], "--http-listen"),
         ([*REQUIRED, "--cni-conf-file", "../x.conflist"], "--cni-conf-file"),
         (["--node-ip", "10.0.0.1", "--ipamd", "127.0.0.1:1"], "--node-name"),
+        ([*REQUIRED, "--cni-allowed-uid", "-1"], "--cni-allowed-uid"),
+        ([*REQUIRED, "--socket", "/run/" + "x" * 90 + "/agent.sock"], "--socket"),
     ],
 )
 def test_agent_configuration_error_is_one_readable_line(args: list[str], mentions: str) -> None:

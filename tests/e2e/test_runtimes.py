@@ -23,23 +23,56 @@ def test_podman_gets_its_address_from_podnet_and_stop_releases_it(node: SingleNo
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run_podman_against_node(node: SingleNode, work: Path) -> None:
-    podman = Podman(node.netns, work, node.conf_dir, node.cni_bin)
+def test_podman_in_a_private_mount_namespace_gets_working_pods(
+    node: SingleNode, netns: NetnsFactory
+) -> None:
+    """The netns podman mounts exists only in its own mount namespace: the agent must
+    resolve CNI_NETNS the way the calling shim sees it, for ADD and for DEL."""
+    neighbour = node.cni("ADD", "ctr-neighbour", f"/run/netns/{netns('pod')}")
+    assert neighbour.returncode == 0, neighbour.stdout
+    neighbour_ip = neighbour.json["ips"][0]["address"].split("/")[0]
+    work = Path(tempfile.mkdtemp(prefix="pnpm-"))
+    try:
+        run_podman_against_node(
+            node,
+            work,
+            private_mounts=True,
+            also_ping=neighbour_ip,
+            kept={("ctr-neighbour", "eth0")},
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        node.cni("DEL", "ctr-neighbour")
+
+
+def run_podman_against_node(
+    node: SingleNode,
+    work: Path,
+    private_mounts: bool = False,
+    also_ping: str = "",
+    kept: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset(),
+) -> None:
+    """Runs a podman pod that pings the gateway (and also_ping); after it, podnet holds
+    only the attachments in kept (the pod's address and veth are gone)."""
+    podman = Podman(node.netns, work, node.conf_dir, node.cni_bin, private_mounts)
     podman.prepare()
     gateway = node.conflist["plugins"][0]["nodeRange"].split("/")[0].rsplit(".", 1)[0] + ".1"
-    run = podman.run("podnet", f"ip -4 addr show eth0; ping -c1 -W2 {gateway}")
+    script = f"ip -4 addr show eth0; ping -c1 -W2 {gateway}"
+    if also_ping:
+        script += f" && ping -c1 -W2 {also_ping}"
+    run = podman.run("podnet", script)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert " 0% packet loss" in run.stdout
+    assert run.stdout.count(" 0% packet loss") == (2 if also_ping else 1)
     address = re.search(r"inet (\d+\.\d+\.\d+\.\d+)/24", run.stdout)
     assert address is not None and address.group(1).startswith(gateway.rsplit(".", 1)[0])
-    assert allocations(node.netns, node.node_name) == {}
+    assert set(allocations(node.netns, node.node_name)) == set(kept)
     veths = subprocess.run(
         ["ip", "-n", node.netns, "-o", "link", "show", "type", "veth"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    assert veths == ""
+    assert len(veths.splitlines()) == len(kept), veths
 
 
 def test_podnet_then_portmap_chain(node: SingleNode, netns: NetnsFactory) -> None:

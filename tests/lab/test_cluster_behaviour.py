@@ -496,6 +496,8 @@ def _status_ok(node: dict[str, Any], cache: Path) -> bool:
 
 
 def test_podman_on_a_lab_worker_reaches_a_pod_on_another_worker(lab: LabRunner) -> None:
+    """podman runs in a mount namespace of its own (its netns mounts are private to it,
+    as for a runtime in a kind node container); tests/e2e covers the shared case."""
     lab.ok("up", "--nodes", "3")
     lab.ok("pods", "add", "--count", "1")
     target = pods_of(lab)[0]
@@ -508,6 +510,7 @@ def test_podman_on_a_lab_worker_reaches_a_pod_on_another_worker(lab: LabRunner) 
             work,
             Path(worker2["cni_conf_dir"]),
             Path(lab_json(lab)["cni_bin_dir"]),
+            private_mounts=True,
         )
         podman.prepare()
         run = podman.run("podnet", f"ip -4 addr show eth0; ping -c1 -W2 {target['ip']}")

@@ -9,6 +9,7 @@ records every call. `fail` makes an operation raise, for as long as it is set;
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
@@ -70,7 +71,10 @@ class FakeDataplane:
     # --- PodLinks -------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def prepared_attach(self, netns: Path, ifname: str) -> AsyncIterator[FakeAttacher]:
+    async def prepared_attach(
+        self, pod_netns: os.PathLike[str], ifname: str
+    ) -> AsyncIterator[FakeAttacher]:
+        netns = Path(os.fspath(pod_netns))
         self._enter("prepared_attach", (netns, ifname))
         if netns not in self.netns:
             raise NetnsNotFound(str(netns))
@@ -78,7 +82,7 @@ class FakeDataplane:
             raise InterfaceExists(ifname, f"netns {netns}")
         yield FakeAttacher(self)
 
-    async def detach(self, host_ifname: str, netns: Path | None, ifname: str) -> bool:
+    async def detach(self, host_ifname: str, netns: os.PathLike[str] | None, ifname: str) -> bool:
         self._enter("detach", host_ifname)
         if host_ifname in self.fail_detach:
             raise self.fail_detach[host_ifname]
@@ -150,7 +154,7 @@ class FakeAttacher:
         # A failed attach undoes its own partial work (as PodAttacher does): nothing stays.
         self._dataplane._enter("attach", spec.host_ifname)
         self._dataplane.veths[spec.host_ifname] = Veth(
-            spec.container_id, spec.ifname, spec.netns, spec.address
+            spec.container_id, spec.ifname, Path(os.fspath(spec.netns)), spec.address
         )
         return AttachedVethPair(
             host_ifname=spec.host_ifname,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from netagent.server.internal_sockets import longest_path
 from tools.lab.daemons import DaemonOptions, agent_argv, daemon_alive, ipamd_argv, start_daemon
 from tools.lab.errors import LabStartError
 from tools.lab.layout import (
@@ -21,7 +22,8 @@ from tools.lab.state import DaemonRecord, NodeRecord
 
 def node_record(settings: LabSettings, paths: LabPaths, plan: NodePlan) -> NodeRecord:
     node_paths = paths.node(plan.role)
-    if len(str(node_paths.agent_socket)) > MAX_UNIX_SOCKET_PATH:
+    # The agent also listens on internal sockets beside it, with longer paths.
+    if longest_path(node_paths.agent_socket) > MAX_UNIX_SOCKET_PATH:
         raise LabStartError(
             f"agent socket path {node_paths.agent_socket} is too long for a unix socket; "
             "use a shorter --state-dir"
