@@ -9,6 +9,7 @@ from typing import NoReturn
 
 from podnet.tls.errors import TlsError
 
+from podnetctl import etcd_cli
 from podnetctl.certs import cli as certs_cli
 from podnetctl.errors import CommandError
 
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(prog=PROGRAM, description="Operate a podnet cluster.")
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     certs_cli.add_parser(subcommands)
+    etcd_cli.add_parser(subcommands)
     return parser
 
 

@@ -7,7 +7,9 @@ from collections.abc import Callable
 
 import grpc
 
-from podnet.tls.files import TlsMaterial, WatchedTlsFiles
+from podnet.tls.certificates import parse_pem_certificates
+from podnet.tls.files import TlsFiles, TlsMaterial, WatchedTlsFiles
+from podnet.tls.pair import load_pair, read_file
 
 
 def _server_configuration(material: TlsMaterial) -> grpc.ServerCertificateConfiguration:
@@ -44,4 +46,17 @@ def channel_credentials(material: TlsMaterial) -> grpc.ChannelCredentials:
         root_certificates=material.ca_pem,
         private_key=material.pair.private_key_pem,
         certificate_chain=material.pair.certificate_pem,
+    )
+
+
+def channel_credentials_from_files(files: TlsFiles) -> grpc.ChannelCredentials:
+    """A client's credentials from files that need not be podnet identities: for servers
+    of another PKI, such as an etcd cluster podnet shares. Raises TlsFileError."""
+    ca_pem = read_file(files.ca, "CA bundle")
+    parse_pem_certificates(ca_pem, f"CA bundle {files.ca}")
+    pair = load_pair(files.cert, files.key)
+    return grpc.ssl_channel_credentials(
+        root_certificates=ca_pem,
+        private_key=pair.private_key_pem,
+        certificate_chain=pair.certificate_pem,
     )
