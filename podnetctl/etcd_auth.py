@@ -11,7 +11,6 @@ prefix, say), then with the certificate of `root`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -21,23 +20,10 @@ from podnet.tls.grpc_credentials import channel_credentials_from_files
 from podnet.tls.identity import Role
 
 from podnetctl.errors import CommandError
+from podnetctl.etcd_access import ROOT, EtcdAccess
 
-ROOT = "root"
-DEFAULT_ROLE = "podnet"
-DEFAULT_USER = "ipamd"
 _CALL_TIMEOUT = 10.0
 _ALREADY_DONE = ("already exists", "already granted")
-
-
-@dataclass(frozen=True)
-class EtcdAccess:
-    prefix: str  # podnet's key prefix (ipamd --etcd-prefix); permission covers prefix + "/"
-    user: str = DEFAULT_USER
-    role: str = DEFAULT_ROLE
-
-    def __post_init__(self) -> None:
-        if not self.prefix.startswith("/") or self.prefix.endswith("/"):
-            raise ValueError(f"prefix {self.prefix!r} must start with '/' and not end with '/'")
 
 
 def prefix_range(prefix: str) -> tuple[bytes, bytes]:

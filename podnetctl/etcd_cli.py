@@ -6,10 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from podnet.tls.files import TlsFiles
-
 from podnetctl.errors import CommandError
-from podnetctl.etcd_auth import DEFAULT_ROLE, DEFAULT_USER, EtcdAccess, enable_etcd_auth_at
+from podnetctl.etcd_access import DEFAULT_ROLE, DEFAULT_USER, EtcdAccess
 
 
 def add_parser(subcommands: argparse._SubParsersAction[Any]) -> None:
@@ -41,6 +39,11 @@ def add_parser(subcommands: argparse._SubParsersAction[Any]) -> None:
 
 
 def _enable_auth(args: argparse.Namespace) -> None:
+    # grpc only for this command: `podnetctl certs` starts without it.
+    from podnet.tls.files import TlsFiles
+
+    from podnetctl.etcd_auth import enable_etcd_auth_at
+
     try:
         access = EtcdAccess(args.prefix, args.user, args.role)
     except ValueError as error:

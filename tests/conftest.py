@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from podnet.tls.files import TlsFiles
 
-from podnetctl.etcd_auth import EtcdAccess
+from podnetctl.etcd_access import EtcdAccess
 from tools.lab.etcd_server import EtcdEndpoint, EtcdServer
 from tools.lab.netns import create_netns, delete_netns_with_prefix
 from tools.lab.pki import IPAMD_ETCD_USER, LabPki

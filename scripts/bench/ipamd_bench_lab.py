@@ -24,7 +24,7 @@ from podnet.v1 import ipam_pb2, ipam_pb2_grpc
 
 from ipamd.config import EtcdAddress
 from ipamd.etcd_connection import EtcdChannel, EtcdConnection
-from podnetctl.etcd_auth import EtcdAccess
+from podnetctl.etcd_access import EtcdAccess
 from tools.lab.etcd_server import EtcdServer
 from tools.lab.pki import IPAMD_ETCD_USER, LabPki
 from tools.lab.ports import free_port

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from podnetctl.etcd_auth import EtcdAccess
+from podnetctl.etcd_access import EtcdAccess
 from tools.lab.etcd_server import EtcdServer
 from tools.lab.pki import IPAMD_ETCD_USER, LabPki
 from tools.lab.processes import spawn, stop, tcp_open, wait_until

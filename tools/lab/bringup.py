@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from podnetctl.etcd_auth import EtcdAccess
+from podnetctl.etcd_access import EtcdAccess
 from tools.lab.cni_bin import install_cni_bin
 from tools.lab.convergence import wait_converged
 from tools.lab.daemons import ETCD_PREFIX, DaemonOptions, daemon_alive

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from podnet.tls.files import TlsFiles
 
-from podnetctl.etcd_auth import EtcdAccess
+from podnetctl.etcd_access import EtcdAccess
 from tools.lab.daemons import program_path
 from tools.lab.netns import in_netns
 from tools.lab.pki import EtcdMemberTls

@@ -13,7 +13,7 @@ from podnet.tls.identity import DEFAULT_TRUST_DOMAIN, Role
 from podnetctl.certs import commands
 from podnetctl.certs.profiles import etcd_peer_hostname
 from podnetctl.certs.store import CertificateStore
-from podnetctl.etcd_auth import DEFAULT_USER, ROOT
+from podnetctl.etcd_access import DEFAULT_USER, ROOT
 
 IPAMD_ETCD_USER = DEFAULT_USER
 
