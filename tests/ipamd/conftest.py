@@ -74,19 +74,20 @@ class IpamdFactory:
         finally:
             await connection.close()
 
-    def argv(self, listen: str, *flags: str) -> list[str]:
+    def argv(self, listen: str, *flags: str, tls: bool = True) -> list[str]:
+        """The command line of an ipamd on listen; without tls, no etcd TLS flags."""
+        etcd_tls = [
+            "--etcd-ca", str(self.etcd_tls.ca),
+            "--etcd-cert", str(self.etcd_tls.cert),
+            "--etcd-key", str(self.etcd_tls.key),
+        ]  # fmt: skip
         return [
             IPAMD,
             "--listen",
             listen,
             "--etcd",
             self.etcd.address,
-            "--etcd-ca",
-            str(self.etcd_tls.ca),
-            "--etcd-cert",
-            str(self.etcd_tls.cert),
-            "--etcd-key",
-            str(self.etcd_tls.key),
+            *(etcd_tls if tls else []),
             "--etcd-prefix",
             self.prefix,
             "--log-level",
@@ -94,9 +95,9 @@ class IpamdFactory:
             *flags,
         ]
 
-    async def start(self, *flags: str, etcd: str | None = None) -> Ipamd:
+    async def start(self, *flags: str, etcd: str | None = None, tls: bool = True) -> Ipamd:
         address = f"127.0.0.1:{free_port()}"
-        argv = self.argv(address, *flags)
+        argv = self.argv(address, *flags, tls=tls)
         if etcd is not None:
             argv[argv.index("--etcd") + 1] = etcd
         log_path = self.log_dir / f"ipamd-{len(self.started)}.log"
