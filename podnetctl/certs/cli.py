@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from podnet.tls.errors import InvalidIdentity
-from podnet.tls.identity import DEFAULT_TRUST_DOMAIN, Role, check_name
+from podnet.tls.identity import DEFAULT_TRUST_DOMAIN, Role, check_name, parse_role
 
 from podnetctl.certs import commands
 from podnetctl.certs.store import CertificateStore, LeafPaths
@@ -28,11 +28,9 @@ def _name(text: str) -> str:
 
 def _role(text: str) -> Role:
     try:
-        return Role(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"unknown role {text!r} (one of {', '.join(role.value for role in Role)})"
-        ) from None
+        return parse_role(text)
+    except InvalidIdentity as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _days(text: str) -> int:
