@@ -9,6 +9,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from podnet.tls.files import TlsFiles
+
 from ipamd.errors import ConfigError
 
 
@@ -58,6 +60,9 @@ class IpamConfig:
     quarantine_seconds: float
     etcd_timeout: float = 5.0
     log_level: str = "INFO"
+    # The CA of etcd's certificates and ipamd's client pair; None: plaintext, which the
+    # command line allows only with --etcd-insecure-plaintext.
+    etcd_tls: TlsFiles | None = None
 
     def __post_init__(self) -> None:
         _, port = split_host_port(self.listen, "--listen")

@@ -1,5 +1,5 @@
-"""Raw etcd v3 calls over aetcd's channel and stubs, with a timeout on every call and
-fail-over across endpoints in the order given. Knows nothing of ipamd's records."""
+"""Raw etcd v3 calls over aetcd's stubs, with a timeout on every call and fail-over across
+endpoints in the order given. Knows nothing of ipamd's records."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-import aetcd
 import grpc
 from aetcd import rpc
+from podnet.tls.errors import TlsError
+from podnet.tls.files import TlsFiles
+from podnet.tls.grpc_credentials import channel_credentials_from_files
 
 from ipamd.config import EtcdAddress
-from ipamd.errors import HistoryCompacted, StoreUnavailable
+from ipamd.errors import ConfigError, HistoryCompacted, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +35,39 @@ def prefix_end(prefix: bytes) -> bytes:
     return trimmed[:-1] + bytes([trimmed[-1] + 1]) if trimmed else b"\0"
 
 
+class EtcdChannel:
+    """One endpoint's gRPC channel and the etcd stubs on it."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self.channel = channel
+        self.kvstub = rpc.KVStub(channel)
+        self.leasestub = rpc.LeaseStub(channel)
+        self.maintenancestub = rpc.MaintenanceStub(channel)
+
+    async def close(self) -> None:
+        await self.channel.close(None)
+
+
+def etcd_credentials(tls: TlsFiles) -> grpc.ChannelCredentials:
+    """TLS with a client certificate, read once; ConfigError when the files cannot work."""
+    try:
+        return channel_credentials_from_files(tls)
+    except TlsError as error:
+        raise ConfigError(f"etcd TLS: {error}") from None
+
+
 class EtcdConnection:
-    def __init__(self, endpoints: Sequence[EtcdAddress], timeout: float) -> None:
+    def __init__(
+        self, endpoints: Sequence[EtcdAddress], timeout: float, *, tls: TlsFiles | None
+    ) -> None:
+        """tls: the CA that signed etcd's certificates and this client's pair; None for
+        plaintext (only behind ipamd's --etcd-insecure-plaintext)."""
         self._endpoints = tuple(endpoints)
         self._timeout = timeout
-        self._clients: dict[EtcdAddress, Any] = {}
+        self._credentials = etcd_credentials(tls) if tls is not None else None
+        if tls is None:
+            log.warning("etcd over plaintext: its traffic can be read and forged")
+        self._clients: dict[EtcdAddress, EtcdChannel] = {}
         self._active = 0
         # Watches open per endpoint, each as the callback that abandons it.
         self._watch_abandoners: dict[EtcdAddress, set[Callable[[], None]]] = {}
@@ -46,14 +76,17 @@ class EtcdConnection:
     def active_endpoint(self) -> EtcdAddress:
         return self._endpoints[self._active]
 
-    async def client_for(self, endpoint: EtcdAddress) -> Any:
-        """The aetcd client of endpoint, connected on first use."""
+    async def client_for(self, endpoint: EtcdAddress) -> EtcdChannel:
+        """The channel to endpoint, made on first use (it connects on the first call)."""
         client = self._clients.get(endpoint)
         if client is None:
-            client = aetcd.Client(
-                host=endpoint.host, port=endpoint.port, options=dict(_CHANNEL_OPTIONS)
-            )
-            await client.connect()
+            target = f"[{endpoint.host}]:{endpoint.port}" if ":" in endpoint.host else str(endpoint)
+            options = list(_CHANNEL_OPTIONS.items())
+            if self._credentials is None:
+                channel = grpc.aio.insecure_channel(target, options=options)
+            else:
+                channel = grpc.aio.secure_channel(target, self._credentials, options=options)
+            client = EtcdChannel(channel)
             self._clients[endpoint] = client
         return client
 

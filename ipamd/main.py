@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import ipaddress
 import sys
+from pathlib import Path
 
 from podnet.cli import OneLineArgumentParser, exit_with_error
+from podnet.tls.files import TlsFiles
 
 from ipamd.config import ClusterConfig, EtcdAddress, IpamConfig, split_host_port
 from ipamd.errors import ConfigError
@@ -34,6 +36,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--etcd-prefix", default="/podnet", help="key prefix of all podnet state")
     parser.add_argument(
         "--etcd-timeout", type=float, default=5.0, help="timeout of each etcd call, seconds"
+    )
+    parser.add_argument("--etcd-ca", type=Path, help="CA bundle that signed etcd's certificates")
+    parser.add_argument(
+        "--etcd-cert", type=Path, help="ipamd's etcd client certificate (its CN is the etcd user)"
+    )
+    parser.add_argument("--etcd-key", type=Path, help="the key of --etcd-cert")
+    parser.add_argument(
+        "--etcd-insecure-plaintext",
+        action="store_true",
+        help="talk to etcd without TLS (anyone on the network can read and forge podnet's "
+        "state): instead of --etcd-ca/--etcd-cert/--etcd-key",
     )
     parser.add_argument("--cluster-cidr", default="10.244.0.0/16", help="IPv4 pod network")
     parser.add_argument(
@@ -78,7 +91,22 @@ def config_from_args(argv: list[str] | None = None) -> IpamConfig:
         quarantine_seconds=args.quarantine,
         etcd_timeout=args.etcd_timeout,
         log_level=args.log_level,
+        etcd_tls=_etcd_tls(args),
     )
+
+
+def _etcd_tls(args: argparse.Namespace) -> TlsFiles | None:
+    given = {"--etcd-ca": args.etcd_ca, "--etcd-cert": args.etcd_cert, "--etcd-key": args.etcd_key}
+    if args.etcd_insecure_plaintext:
+        if any(given.values()):
+            raise ConfigError("--etcd-insecure-plaintext and etcd TLS flags exclude each other")
+        return None
+    missing = [flag for flag, value in given.items() if value is None]
+    if missing:
+        raise ConfigError(
+            f"etcd needs TLS: give {', '.join(missing)} (or --etcd-insecure-plaintext)"
+        )
+    return TlsFiles(args.etcd_ca, args.etcd_cert, args.etcd_key)
 
 
 def main(argv: list[str] | None = None) -> None:

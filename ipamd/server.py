@@ -77,7 +77,7 @@ async def serve(
 ) -> None:
     """Runs ipamd until stop is set. Raises ConfigError (incl. ConfigMismatch) before
     listening when the configuration cannot work."""
-    connection = EtcdConnection(config.etcd_endpoints, config.etcd_timeout)
+    connection = EtcdConnection(config.etcd_endpoints, config.etcd_timeout, tls=config.etcd_tls)
     tasks: list[asyncio.Task[None]] = []
     closers: list[Callable[[], Awaitable[None]]] = []
     try:

@@ -13,7 +13,7 @@ echo "== ruff"
 ruff check . && ruff format --check . || fail=1
 
 echo "== mypy --strict"
-mypy cni_shim netagent ipamd tools tests || fail=1
+mypy cni_shim netagent ipamd podnetctl tools tests || fail=1
 
 echo "== pytest"
 pytest "$@"

@@ -15,20 +15,27 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 from podnet.v1 import ipam_pb2, ipam_pb2_grpc
 
+from ipamd.config import EtcdAddress
+from ipamd.etcd_connection import EtcdChannel, EtcdConnection
+from podnetctl.etcd_access import EtcdAccess
 from tools.lab.etcd_server import EtcdServer
+from tools.lab.pki import IPAMD_ETCD_USER, LabPki
 from tools.lab.ports import free_port
 from tools.lab.processes import spawn, stop, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 IPAMD = shutil.which("podnet-ipamd") or str(REPO / ".venv/bin/podnet-ipamd")
 CALL_TIMEOUT = 30.0
+IPAMD_PREFIX = "/podnet-bench"
+# Where the benchmarks' own raw etcd transactions write, as ipamd's etcd identity.
+RAW_PREFIX = "/podnet-bench-raw"
 
 
 @dataclass(frozen=True)
@@ -133,9 +140,11 @@ class IpamdProcess:
 
 @dataclass
 class BenchLab:
-    """A temp dir holding one etcd's data and every log; ipamd processes on top of it."""
+    """A temp dir holding one etcd's data, its CA and every log; ipamd processes on top of
+    it. etcd runs as the tests' does: TLS, client certificates, RBAC."""
 
     workdir: Path
+    pki: LabPki
     etcd: EtcdServer
     ipamds: list[IpamdProcess] = field(default_factory=list)
     channels: list[grpc.aio.Channel] = field(default_factory=list)
@@ -143,16 +152,25 @@ class BenchLab:
     @classmethod
     def start(cls) -> BenchLab:
         workdir = Path(tempfile.mkdtemp(prefix="podnet-bench-"))
-        etcd = EtcdServer(workdir / "etcd" / "data", "127.0.0.1", free_port(), free_port())
-        lab = cls(workdir, etcd)
+        pki = LabPki(workdir / "pki")
+        etcd = EtcdServer(
+            workdir / "etcd" / "data",
+            "127.0.0.1",
+            free_port(),
+            free_port(),
+            tls=pki.etcd_member("bench", "127.0.0.1"),
+        )
+        lab = cls(workdir, pki, etcd)
         try:
             etcd.start()
+            for prefix in (IPAMD_PREFIX, RAW_PREFIX):
+                etcd.enable_auth(pki.etcd_root(), EtcdAccess(prefix, IPAMD_ETCD_USER))
         except BaseException:
             lab.close()
             raise
         return lab
 
-    def start_ipamd(self, *flags: str, prefix: str = "/podnet-bench") -> IpamdProcess:
+    def start_ipamd(self, *flags: str, prefix: str = IPAMD_PREFIX) -> IpamdProcess:
         address = f"127.0.0.1:{free_port()}"
         argv = [
             IPAMD,
@@ -160,11 +178,22 @@ class BenchLab:
             address,
             "--etcd",
             self.etcd.endpoint.address,
+            *self.pki.ipamd_etcd_flags(),
             "--etcd-prefix",
             prefix,
             *flags,
         ]
         return self._start(argv, address, "ipamd")
+
+    @contextlib.asynccontextmanager
+    async def etcd_client(self) -> AsyncIterator[EtcdChannel]:
+        """Raw etcd stubs, as ipamd's etcd identity (so it may write under RAW_PREFIX)."""
+        endpoint = EtcdAddress(self.etcd.endpoint.host, self.etcd.endpoint.client_port)
+        connection = EtcdConnection([endpoint], CALL_TIMEOUT, tls=self.pki.ipamd_etcd_client())
+        try:
+            yield await connection.client_for(endpoint)
+        finally:
+            await connection.close()
 
     def start_noop_server(self) -> IpamdProcess:
         """The do-nothing gRPC allocator of ipamd_noop_server.py."""

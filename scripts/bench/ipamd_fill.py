@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -29,9 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aetcd
+from aetcd import rpc
 from ipamd_bench_lab import (
     CALL_TIMEOUT,
+    RAW_PREFIX,
     BenchLab,
     IpamdProcess,
     acquire,
@@ -42,6 +44,8 @@ from ipamd_bench_lab import (
 )
 from ipamd_rate import create_if_absent
 from podnet.v1 import ipam_pb2, ipam_pb2_grpc
+
+from ipamd.etcd_connection import EtcdChannel
 
 # A node lease long enough that simulated nodes need no renewals.
 FLAGS = (
@@ -61,18 +65,15 @@ class Cluster:
     lab: BenchLab
     ipamd: IpamdProcess
     stub: ipam_pb2_grpc.IpamAsyncStub
-    etcd: Any
+    etcd: EtcdChannel
     ranges: list[ipam_pb2.NodeRange]
 
 
-async def start_cluster(lab: BenchLab, nodes: int) -> Cluster:
+async def start_cluster(lab: BenchLab, nodes: int, exits: contextlib.AsyncExitStack) -> Cluster:
     ipamd = lab.start_ipamd(*FLAGS)
     stub = lab.stub(ipamd)
     ranges = [await acquire(stub, f"sim-node-{i:03d}") for i in range(nodes)]
-    etcd = aetcd.Client(
-        host=lab.etcd.endpoint.host, port=lab.etcd.endpoint.client_port, timeout=CALL_TIMEOUT
-    )
-    await etcd.connect()
+    etcd = await exits.enter_async_context(lab.etcd_client())
     return Cluster(lab, ipamd, stub, etcd, ranges)
 
 
@@ -104,12 +105,14 @@ class Probe:
             timeout=CALL_TIMEOUT,
         )
         assert released.released
-        raw_key = f"/raw-probe/{self.run}/{n}".encode()
+        raw_key = f"{RAW_PREFIX}/probe/{self.run}/{n}".encode()
         started = time.perf_counter()
         reply = await cluster.etcd.kvstub.Txn(create_if_absent(raw_key), timeout=CALL_TIMEOUT)
         self.raw_ms.append((time.perf_counter() - started) * 1e3)
         assert reply.succeeded
-        await cluster.etcd.delete(raw_key)
+        await cluster.etcd.kvstub.DeleteRange(
+            rpc.DeleteRangeRequest(key=raw_key), timeout=CALL_TIMEOUT
+        )
 
     def p(self, fraction: float) -> float:
         return percentile(self.allocation_ms, fraction)
@@ -140,8 +143,16 @@ def mib(kib: int) -> float:
 
 
 async def bench(args: argparse.Namespace, labs: tuple[BenchLab, BenchLab]) -> dict[str, Any]:
-    empty = await start_cluster(labs[0], args.nodes)
-    full = await start_cluster(labs[1], args.nodes)
+    async with contextlib.AsyncExitStack() as exits:
+        return await bench_clusters(
+            args,
+            await start_cluster(labs[0], args.nodes, exits),
+            await start_cluster(labs[1], args.nodes, exits),
+        )
+
+
+async def bench_clusters(args: argparse.Namespace, empty: Cluster, full: Cluster) -> dict[str, Any]:
+    labs = (empty.lab, full.lab)
     started = memory_of(full.ipamd.pid)
     print(f"two clusters of {args.nodes} nodes; ipamd at rest: {started}", flush=True)
 
@@ -190,7 +201,6 @@ async def bench(args: argparse.Namespace, labs: tuple[BenchLab, BenchLab]) -> di
     )
     assert len(listed.allocations) == args.per_node
     for cluster in (empty, full):
-        await cluster.etcd.close()
         await cluster.lab.close_channels()
     return {
         "nodes": args.nodes,

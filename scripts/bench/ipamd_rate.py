@@ -24,10 +24,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import aetcd
 from aetcd import rpc
 from ipamd_bench_lab import (
     CALL_TIMEOUT,
+    RAW_PREFIX,
     BenchLab,
     RunResult,
     acquire,
@@ -64,7 +64,7 @@ def create_if_absent(key: bytes) -> Any:
 
 
 async def raw_phase(client: Any, concurrency: int, seconds: float) -> RunResult:
-    prefix = f"/raw-bench/{uuid.uuid4().hex[:8]}/".encode()
+    prefix = f"{RAW_PREFIX}/{uuid.uuid4().hex[:8]}/".encode()
 
     async def one(n: int) -> None:
         reply = await client.kvstub.Txn(create_if_absent(prefix + b"%d" % n), timeout=CALL_TIMEOUT)
@@ -102,9 +102,7 @@ async def bench(args: argparse.Namespace, lab: BenchLab) -> dict[str, Any]:
     at_rest = memory_of(ipamd.pid)
     print(f"ipamd pid {ipamd.pid} at rest: {at_rest}", flush=True)
     report: dict[str, Any] = {"ipamd_rss_at_rest_kib": at_rest.rss_kib, "runs": []}
-    async with aetcd.Client(
-        host=lab.etcd.endpoint.host, port=lab.etcd.endpoint.client_port, timeout=CALL_TIMEOUT
-    ) as client:
+    async with lab.etcd_client() as client:
         # Warm both paths (connections, etcd's first writes) outside the measurement.
         await raw_phase(client, 8, 0.5)
         await ipamd_phase([stub], ranges, 8, 0.5)

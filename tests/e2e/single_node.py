@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from podnetctl.etcd_access import EtcdAccess
 from tools.lab.etcd_server import EtcdServer
+from tools.lab.pki import IPAMD_ETCD_USER, LabPki
 from tools.lab.processes import spawn, stop, tcp_open, wait_until
 
 VENV_BIN = Path(sys.executable).parent
 ETCD_PORT, ETCD_PEER_PORT, IPAMD_PORT, HTTP_PORT = 2379, 2380, 9600, 9610
+ETCD_PREFIX = "/podnet"
 
 
 @dataclass
@@ -79,11 +82,21 @@ class SingleNode:
             **extra,
         }
 
+    @property
+    def pki(self) -> LabPki:
+        return LabPki(self.state / "pki")
+
     def start_etcd(self) -> None:
         self.etcd = EtcdServer(
-            self.state / "etcd", "127.0.0.1", ETCD_PORT, ETCD_PEER_PORT, netns=self.netns
+            self.state / "etcd",
+            "127.0.0.1",
+            ETCD_PORT,
+            ETCD_PEER_PORT,
+            tls=self.pki.etcd_member("etcd", "127.0.0.1"),
+            netns=self.netns,
         )
         self.etcd.start()
+        self.etcd.enable_auth(self.pki.etcd_root(), EtcdAccess(ETCD_PREFIX, IPAMD_ETCD_USER))
 
     def start_ipamd(self) -> None:
         log = self.state / "ipamd.log"
@@ -94,6 +107,9 @@ class SingleNode:
                 f"127.0.0.1:{IPAMD_PORT}",
                 "--etcd",
                 f"127.0.0.1:{ETCD_PORT}",
+                "--etcd-prefix",
+                ETCD_PREFIX,
+                *self.pki.ipamd_etcd_flags(),
                 "--cluster-cidr",
                 self.cluster_cidr,
                 "--node-prefix-length",

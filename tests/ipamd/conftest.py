@@ -4,6 +4,7 @@ test, and hands out async gRPC stubs to it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import subprocess
@@ -14,8 +15,11 @@ from typing import Any
 
 import grpc
 import pytest
+from podnet.tls.files import TlsFiles
 from podnet.v1 import ipam_pb2, ipam_pb2_grpc
 
+from ipamd.config import EtcdAddress
+from ipamd.etcd_connection import EtcdConnection
 from tools.lab.etcd_server import EtcdEndpoint
 from tools.lab.ports import free_port
 from tools.lab.processes import spawn, stop, wait_until
@@ -53,19 +57,37 @@ class Ipamd:
 
 
 class IpamdFactory:
-    def __init__(self, etcd: EtcdEndpoint, prefix: str, log_dir: Path) -> None:
+    def __init__(self, etcd: EtcdEndpoint, etcd_tls: TlsFiles, prefix: str, log_dir: Path) -> None:
         self.etcd = etcd
+        self.etcd_tls = etcd_tls
         self.prefix = prefix
         self.log_dir = log_dir
         self.started: list[Ipamd] = []
 
-    def argv(self, listen: str, *flags: str) -> list[str]:
+    @contextlib.asynccontextmanager
+    async def etcd_connection(self) -> AsyncIterator[EtcdConnection]:
+        """A connection to etcd as ipamd's own identity, to look at what it stored."""
+        address = EtcdAddress(self.etcd.host, self.etcd.client_port)
+        connection = EtcdConnection([address], timeout=5.0, tls=self.etcd_tls)
+        try:
+            yield connection
+        finally:
+            await connection.close()
+
+    def argv(self, listen: str, *flags: str, tls: bool = True) -> list[str]:
+        """The command line of an ipamd on listen; without tls, no etcd TLS flags."""
+        etcd_tls = [
+            "--etcd-ca", str(self.etcd_tls.ca),
+            "--etcd-cert", str(self.etcd_tls.cert),
+            "--etcd-key", str(self.etcd_tls.key),
+        ]  # fmt: skip
         return [
             IPAMD,
             "--listen",
             listen,
             "--etcd",
             self.etcd.address,
+            *(etcd_tls if tls else []),
             "--etcd-prefix",
             self.prefix,
             "--log-level",
@@ -73,9 +95,9 @@ class IpamdFactory:
             *flags,
         ]
 
-    async def start(self, *flags: str, etcd: str | None = None) -> Ipamd:
+    async def start(self, *flags: str, etcd: str | None = None, tls: bool = True) -> Ipamd:
         address = f"127.0.0.1:{free_port()}"
-        argv = self.argv(address, *flags)
+        argv = self.argv(address, *flags, tls=tls)
         if etcd is not None:
             argv[argv.index("--etcd") + 1] = etcd
         log_path = self.log_dir / f"ipamd-{len(self.started)}.log"
@@ -92,9 +114,9 @@ class IpamdFactory:
 
 @pytest.fixture
 async def ipamd_factory(
-    etcd: EtcdEndpoint, etcd_prefix: str, tmp_path: Path
+    etcd: EtcdEndpoint, etcd_client_tls: TlsFiles, etcd_prefix: str, tmp_path: Path
 ) -> AsyncIterator[IpamdFactory]:
-    factory = IpamdFactory(etcd, etcd_prefix, tmp_path)
+    factory = IpamdFactory(etcd, etcd_client_tls, etcd_prefix, tmp_path)
     yield factory
     for ipamd in factory.started:
         await ipamd.stop()
@@ -103,6 +125,12 @@ async def ipamd_factory(
 @pytest.fixture
 async def ipamd(ipamd_factory: IpamdFactory) -> Ipamd:
     return await ipamd_factory.start()
+
+
+async def etcd_get(connection: EtcdConnection, key: str) -> Any:
+    """The KeyValue at key, None if there is none."""
+    reply = await connection.range(key.encode())
+    return reply.kvs[0] if reply.kvs else None
 
 
 def pod(name: str) -> ipam_pb2.PodRef:

@@ -11,6 +11,7 @@ from podnet.v1 import ipam_pb2
 
 from tests.ipamd.conftest import Ipamd, IpamdFactory, acquire, allocate, next_event
 from tools.lab.etcd_server import EtcdServer
+from tools.lab.pki import LabPki
 from tools.lab.ports import free_port
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -52,8 +53,17 @@ async def test_health_reflection_failover_and_clean_stop(ipamd_factory: IpamdFac
     assert any(e.get("event") == "stopping" for e in ipamd.log_events())
 
 
-async def test_survives_an_etcd_restart(ipamd_factory: IpamdFactory, tmp_path: Path) -> None:
-    etcd = EtcdServer(tmp_path / "etcd-data", "127.0.0.1", free_port(), free_port(), name="own")
+async def test_survives_an_etcd_restart(
+    ipamd_factory: IpamdFactory, tmp_path: Path, pki: LabPki
+) -> None:
+    etcd = EtcdServer(
+        tmp_path / "etcd-data",
+        "127.0.0.1",
+        free_port(),
+        free_port(),
+        tls=pki.etcd_member("own", "127.0.0.1"),
+        name="own",
+    )
     etcd.start()
     try:
         ipamd = await ipamd_factory.start(etcd=etcd.endpoint.address)

@@ -20,12 +20,15 @@ from pathlib import Path
 import grpc
 import pytest
 from aetcd import rpc
+from podnet.tls.files import TlsFiles
 from podnet.v1 import ipam_pb2, ipam_pb2_grpc
 
 from ipamd.config import EtcdAddress
 from ipamd.etcd_connection import EtcdConnection, prefix_end
+from podnetctl.etcd_access import EtcdAccess
 from tests.ipamd.conftest import IpamdFactory, acquire, allocate, next_event
 from tools.lab.etcd_server import EtcdServer
+from tools.lab.pki import IPAMD_ETCD_USER, LabPki
 from tools.lab.ports import free_port
 
 MEMBERS = 3
@@ -40,8 +43,8 @@ def address_of(member: EtcdServer) -> EtcdAddress:
     return EtcdAddress(member.endpoint.host, member.endpoint.client_port)
 
 
-async def member_status(member: EtcdServer) -> rpc.StatusResponse:
-    connection = EtcdConnection([address_of(member)], timeout=2.0)
+async def member_status(member: EtcdServer, tls: TlsFiles) -> rpc.StatusResponse:
+    connection = EtcdConnection([address_of(member)], timeout=2.0, tls=tls)
     try:
         client = await connection.client_for(address_of(member))
         status: rpc.StatusResponse = await client.maintenancestub.Status(
@@ -52,12 +55,14 @@ async def member_status(member: EtcdServer) -> rpc.StatusResponse:
         await connection.close()
 
 
-async def wait_for_leader(members: list[EtcdServer], within: float = 30.0) -> EtcdServer:
+async def wait_for_leader(
+    members: list[EtcdServer], tls: TlsFiles, within: float = 30.0
+) -> EtcdServer:
     """The member that is raft leader, once all members agree there is one."""
     deadline = time.monotonic() + within
     while True:
         try:
-            statuses = [await member_status(member) for member in members]
+            statuses = [await member_status(member, tls) for member in members]
             leaders = {status.leader for status in statuses}
             if len(leaders) == 1 and 0 not in leaders:
                 (leader_id,) = leaders
@@ -72,11 +77,20 @@ async def wait_for_leader(members: list[EtcdServer], within: float = 30.0) -> Et
 
 
 @pytest.fixture
-def etcd_cluster(tmp_path: Path) -> Iterator[list[EtcdServer]]:
+def etcd_cluster(tmp_path: Path, pki: LabPki, etcd_prefix: str) -> Iterator[list[EtcdServer]]:
+    """Three members talking TLS to each other and to clients, with RBAC on."""
     ports = [(free_port(), free_port()) for _ in range(MEMBERS)]
-    peers = {f"member{i}": f"http://127.0.0.1:{peer}" for i, (_, peer) in enumerate(ports)}
+    peers = {f"member{i}": f"https://127.0.0.1:{peer}" for i, (_, peer) in enumerate(ports)}
     members = [
-        EtcdServer(tmp_path / name / "data", "127.0.0.1", client, peer, name=name, cluster=peers)
+        EtcdServer(
+            tmp_path / name / "data",
+            "127.0.0.1",
+            client,
+            peer,
+            tls=pki.etcd_member(name, "127.0.0.1"),
+            name=name,
+            cluster=peers,
+        )
         for name, (client, peer) in zip(peers, ports, strict=True)
     ]
     try:
@@ -84,6 +98,7 @@ def etcd_cluster(tmp_path: Path) -> Iterator[list[EtcdServer]]:
             member.launch()
         for member in members:
             member.wait_serving(30.0)
+        members[0].enable_auth(pki.etcd_root(), EtcdAccess(etcd_prefix, IPAMD_ETCD_USER))
         yield members
     finally:
         for member in members:
@@ -195,8 +210,8 @@ async def changes_until_added(
                 return changes, shown
 
 
-async def stored_ips(members: list[EtcdServer], prefix: str) -> int:
-    connection = EtcdConnection([address_of(member) for member in members], timeout=5.0)
+async def stored_ips(members: list[EtcdServer], tls: TlsFiles, prefix: str) -> int:
+    connection = EtcdConnection([address_of(member) for member in members], timeout=5.0, tls=tls)
     try:
         key = f"{prefix}/ips/".encode()
         reply = await connection.range(key, prefix_end(key))
@@ -210,7 +225,8 @@ async def stored_ips(members: list[EtcdServer], prefix: str) -> int:
 async def test_losing_the_leader_member_ipamd_uses_loses_and_leaks_nothing(
     etcd_cluster: list[EtcdServer], ipamd_factory: IpamdFactory, loss: str
 ) -> None:
-    leader = await wait_for_leader(etcd_cluster)
+    tls = ipamd_factory.etcd_tls
+    leader = await wait_for_leader(etcd_cluster, tls)
     survivors = [member for member in etcd_cluster if member is not leader]
     endpoints = ",".join(member.endpoint.address for member in [leader, *survivors])
     ipamd = await ipamd_factory.start("--node-lease-ttl", "6", etcd=endpoints)
@@ -259,7 +275,7 @@ async def test_losing_the_leader_member_ipamd_uses_loses_and_leaks_nothing(
         if change.WhichOneof("change") == "snapshot":
             assert {"node-0", "node-1"} <= {r.node for r in change.snapshot.ranges}
     assert late_range.cidr == new_range.cidr
-    assert await stored_ips(survivors, ipamd_factory.prefix) == 0
+    assert await stored_ips(survivors, tls, ipamd_factory.prefix) == 0
     again = await acquire(stub, "node-0", "192.0.2.10")
     assert again.cidr == ranges[0].cidr
     watch.cancel()

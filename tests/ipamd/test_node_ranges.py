@@ -5,12 +5,18 @@ import subprocess
 import time
 from collections.abc import Awaitable, Callable
 
-import aetcd
 import grpc
 from podnet.v1 import ipam_pb2
 
-from tests.ipamd.conftest import IPAMD, Ipamd, IpamdFactory, acquire, allocate, rpc_error
-from tools.lab.etcd_server import EtcdEndpoint
+from tests.ipamd.conftest import (
+    IPAMD,
+    Ipamd,
+    IpamdFactory,
+    acquire,
+    allocate,
+    etcd_get,
+    rpc_error,
+)
 
 
 async def test_config_mismatch_is_refused_with_one_line(ipamd_factory: IpamdFactory) -> None:
@@ -85,9 +91,9 @@ async def test_range_exhaustion_names_the_cluster_cidr(ipamd_factory: IpamdFacto
     assert "10.9.0.0/26" in (error.details() or "")
 
 
-async def _heartbeat_exists(etcd: EtcdEndpoint, prefix: str, node: str) -> bool:
-    async with aetcd.Client(etcd.host, etcd.client_port, timeout=5) as client:
-        return await client.get(f"{prefix}/heartbeats/{node}".encode()) is not None
+async def _heartbeat_exists(factory: IpamdFactory, node: str) -> bool:
+    async with factory.etcd_connection() as connection:
+        return await etcd_get(connection, f"{factory.prefix}/heartbeats/{node}") is not None
 
 
 async def _wait_for(condition: Callable[[], Awaitable[bool]], within: float, what: str) -> None:
@@ -114,20 +120,20 @@ async def test_quarantine_keeps_a_returning_node_and_reclaims_a_dead_one(
         "3",
     )
     stub = ipamd.stub()
-    etcd, prefix = ipamd_factory.etcd, ipamd_factory.prefix
+    prefix = ipamd_factory.prefix
     held = await acquire(stub, "old-node")
     pods = {(await allocate(stub, held, f"c{i}")).address for i in range(3)}
 
     # Silent past the lease TTL but back within quarantine: same range, same pods.
     await _wait_for(
-        lambda: _not(_heartbeat_exists(etcd, prefix, "old-node")), 8, "heartbeat expiry"
+        lambda: _not(_heartbeat_exists(ipamd_factory, "old-node")), 8, "heartbeat expiry"
     )
     await asyncio.sleep(1.0)
     renewed = await stub.RenewNodeRange(
         ipam_pb2.RenewNodeRangeRequest(node="old-node", cidr=held.cidr), timeout=5
     )
     assert renewed.cidr == held.cidr
-    assert await _heartbeat_exists(etcd, prefix, "old-node")
+    assert await _heartbeat_exists(ipamd_factory, "old-node")
     listed = await stub.ListAllocations(ipam_pb2.ListAllocationsRequest(node="old-node"))
     assert {a.address for a in listed.allocations} == pods
     # A live node keeps its range across several TTLs by renewing.
@@ -155,11 +161,11 @@ async def test_quarantine_keeps_a_returning_node_and_reclaims_a_dead_one(
     listed = await stub.ListAllocations(ipam_pb2.ListAllocationsRequest(node="new-node"))
     assert list(listed.allocations) == []
     range_id = held.cidr.replace("/", "-")
-    async with aetcd.Client(etcd.host, etcd.client_port, timeout=5) as client:
+    async with ipamd_factory.etcd_connection() as connection:
         for kind in ("ips", "attachments"):
-            left = await client.get_prefix(f"{prefix}/{kind}/{range_id}/".encode())
+            left, _ = await connection.range_prefix(f"{prefix}/{kind}/{range_id}/".encode())
             assert len(left) == 0, kind
-        assert await client.get(f"{prefix}/nodes/old-node".encode()) is None
+        assert await etcd_get(connection, f"{prefix}/nodes/old-node") is None
     gone = await rpc_error(
         stub.RenewNodeRange(ipam_pb2.RenewNodeRangeRequest(node="old-node", cidr=held.cidr))
     )
@@ -179,23 +185,23 @@ async def test_heartbeats_that_lapsed_while_no_ipamd_ran_are_restored_at_start(
     flags = ("--node-lease-ttl", "2", "--quarantine", "30")
     first = await ipamd_factory.start(*flags)
     stub = first.stub()
-    etcd, prefix = ipamd_factory.etcd, ipamd_factory.prefix
+    prefix = ipamd_factory.prefix
     await acquire(stub, "quarantined")
     # The first ipamd sees this one lapse: it gets a quarantine mark.
-    await _wait_for(lambda: _not(_heartbeat_exists(etcd, prefix, "quarantined")), 8, "first lapse")
+    await _wait_for(lambda: _not(_heartbeat_exists(ipamd_factory, "quarantined")), 8, "first lapse")
 
     async def marked() -> bool:
-        async with aetcd.Client(etcd.host, etcd.client_port, timeout=5) as client:
-            return await client.get(f"{prefix}/quarantine/quarantined".encode()) is not None
+        async with ipamd_factory.etcd_connection() as connection:
+            return await etcd_get(connection, f"{prefix}/quarantine/quarantined") is not None
 
     await _wait_for(marked, 5, "quarantine mark")
     await acquire(stub, "alive")
     await first.stop()
     # No ipamd runs while this lease lapses: no replica can tell whether the node lives.
-    await _wait_for(lambda: _not(_heartbeat_exists(etcd, prefix, "alive")), 8, "second lapse")
+    await _wait_for(lambda: _not(_heartbeat_exists(ipamd_factory, "alive")), 8, "second lapse")
 
     second = await ipamd_factory.start(*flags)
-    assert await _heartbeat_exists(etcd, prefix, "alive")
-    assert not await _heartbeat_exists(etcd, prefix, "quarantined")
+    assert await _heartbeat_exists(ipamd_factory, "alive")
+    assert not await _heartbeat_exists(ipamd_factory, "quarantined")
     restored = [e for e in second.log_events() if "restored" in str(e.get("event", ""))]
     assert restored and restored[0].get("nodes") == ["alive"]

@@ -4,11 +4,10 @@ import asyncio
 import ipaddress
 import time
 
-import aetcd
 import grpc
 from podnet.v1 import ipam_pb2
 
-from tests.ipamd.conftest import Ipamd, IpamdFactory, acquire, allocate, rpc_error
+from tests.ipamd.conftest import Ipamd, IpamdFactory, acquire, allocate, etcd_get, rpc_error
 
 
 def _release(node: str, container_id: str, ifname: str = "eth0") -> ipam_pb2.ReleasePodIpRequest:
@@ -149,30 +148,19 @@ async def test_restart_keeps_allocations_and_idempotency(ipamd_factory: IpamdFac
     assert not new & set(before.values())
 
 
-async def test_allocation_records_follow_the_documented_layout(ipamd: Ipamd) -> None:
+async def test_allocation_records_follow_the_documented_layout(
+    ipamd: Ipamd, ipamd_factory: IpamdFactory
+) -> None:
     stub = ipamd.stub()
     held = await acquire(stub, "node-a")
     allocation = await allocate(stub, held, "c0")
     range_id = held.cidr.replace("/", "-")
-    async with aetcd.Client(*_etcd_of(ipamd), timeout=5) as client:
-        base = _prefix_of(ipamd)
-        ip = await client.get(f"{base}/ips/{range_id}/{allocation.address}".encode())
-        att = await client.get(f"{base}/attachments/{range_id}/c0/eth0".encode())
-        claim = await client.get(f"{base}/ranges/{range_id}".encode())
+    async with ipamd_factory.etcd_connection() as connection:
+        base = ipamd_factory.prefix
+        ip = await etcd_get(connection, f"{base}/ips/{range_id}/{allocation.address}")
+        att = await etcd_get(connection, f"{base}/attachments/{range_id}/c0/eth0")
+        claim = await etcd_get(connection, f"{base}/ranges/{range_id}")
     assert ip is not None and b'"container_id":"c0"' in ip.value
     assert att is not None and allocation.address.encode() in att.value
     assert ip.mod_revision == att.mod_revision  # one transaction wrote both
     assert claim is not None and claim.value == b'{"node":"node-a"}'
-
-
-def _etcd_of(ipamd: Ipamd) -> tuple[str, int]:
-    argv = ipamd.process.args
-    assert isinstance(argv, list)
-    host, _, port = str(argv[argv.index("--etcd") + 1]).rpartition(":")
-    return host, int(port)
-
-
-def _prefix_of(ipamd: Ipamd) -> str:
-    argv = ipamd.process.args
-    assert isinstance(argv, list)
-    return str(argv[argv.index("--etcd-prefix") + 1])

@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import aetcd
+from aetcd import rpc
 from podnet.v1 import ipam_pb2
 
 from tests.ipamd.conftest import IpamdFactory, acquire, next_event
@@ -50,10 +50,10 @@ async def test_watch_snapshot_changes_resume_and_compaction(ipamd_factory: Ipamd
     assert not await _arrives_within(resumed, 0.7)
     resumed.cancel()
 
-    etcd = ipamd_factory.etcd
-    async with aetcd.Client(etcd.host, etcd.client_port, timeout=5) as client:
-        status = await client.put(b"/podnet-test/compaction-marker", b"x")
-        await client.compact(status.header.revision)
+    async with ipamd_factory.etcd_connection() as connection:
+        kv = (await connection.client_for(connection.active_endpoint)).kvstub
+        status = await kv.Put(rpc.PutRequest(key=b"/podnet-test/compaction-marker", value=b"x"))
+        await kv.Compact(rpc.CompactionRequest(revision=status.header.revision), timeout=5)
     after_compaction = stub.WatchNodeRanges(
         ipam_pb2.WatchNodeRangesRequest(resume_revision=added.revision)
     )

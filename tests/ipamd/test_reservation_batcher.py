@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import grpc
 import pytest
+from podnet.tls.files import TlsFiles
 
 from ipamd.config import EtcdAddress
 from ipamd.etcd_connection import EtcdConnection
@@ -32,12 +33,16 @@ class Replica:
 
 
 @pytest.fixture
-async def replicas(etcd: EtcdEndpoint, etcd_prefix: str) -> AsyncIterator[list[Replica]]:
+async def replicas(
+    etcd: EtcdEndpoint, etcd_client_tls: TlsFiles, etcd_prefix: str
+) -> AsyncIterator[list[Replica]]:
     """Two independent in-process replicas (own etcd connection, store and batcher), with
     RANGE_A claimed by node-a and RANGE_B by node-b."""
     made = []
     for _ in range(2):
-        connection = EtcdConnection([EtcdAddress(etcd.host, etcd.client_port)], timeout=5.0)
+        connection = EtcdConnection(
+            [EtcdAddress(etcd.host, etcd.client_port)], timeout=5.0, tls=etcd_client_tls
+        )
         store = EtcdStore(connection, KeyLayout(etcd_prefix))
         made.append(Replica(connection, store, ReservationBatcher(store)))
     store = made[0].store

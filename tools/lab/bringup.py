@@ -6,9 +6,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from podnetctl.etcd_access import EtcdAccess
 from tools.lab.cni_bin import install_cni_bin
 from tools.lab.convergence import wait_converged
-from tools.lab.daemons import DaemonOptions, daemon_alive
+from tools.lab.daemons import ETCD_PREFIX, DaemonOptions, daemon_alive
 from tools.lab.docker_network import attach_node, create_bridge
 from tools.lab.errors import LabExistsError, LabUsageError
 from tools.lab.etcd_server import EtcdServer
@@ -32,6 +33,7 @@ from tools.lab.layout import (
     require_node_count,
 )
 from tools.lab.netns import list_netns
+from tools.lab.pki import IPAMD_ETCD_USER, LabPki
 from tools.lab.state import DaemonRecord, LabRecord, NodeRecord, read_lab, write_lab
 
 
@@ -102,16 +104,19 @@ def lab_up(settings: LabSettings, options: UpOptions, say: Callable[[str], None]
 
     say(f"starting etcd on {control_plane.role}")
     paths.logs_dir.mkdir(parents=True, exist_ok=True)
+    pki = LabPki(paths.pki_dir)
     etcd = EtcdServer(
         paths.etcd_data_dir,
         control_plane.ip,
         ETCD_CLIENT_PORT,
         ETCD_PEER_PORT,
+        tls=pki.etcd_member("etcd", control_plane.ip),
         netns=control_plane.netns,
         name="etcd",
     )
     try:
         etcd.start(timeout=min(options.timeout, 30.0))
+        etcd.enable_auth(pki.etcd_root(), EtcdAccess(ETCD_PREFIX, IPAMD_ETCD_USER))
     finally:
         if etcd.process is not None:
             lab = replace(

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from podnet.tls.files import TlsFiles
+
 from tools.lab.errors import LabStartError
 from tools.lab.layout import NodePaths
 from tools.lab.options import DaemonOptions as DaemonOptions
@@ -28,14 +30,25 @@ def program_path(name: str) -> str:
     return found
 
 
+ETCD_PREFIX = "/podnet"
+
+
 def ipamd_argv(
-    listen: str, etcd_address: str, cluster_cidr: str, node_prefix_length: int, opts: DaemonOptions
+    listen: str,
+    etcd_address: str,
+    etcd_tls: TlsFiles,
+    cluster_cidr: str,
+    node_prefix_length: int,
+    opts: DaemonOptions,
 ) -> list[str]:
     return [
         program_path("podnet-ipamd"),
         "--listen", listen,
         "--etcd", etcd_address,
-        "--etcd-prefix", "/podnet",
+        "--etcd-ca", str(etcd_tls.ca),
+        "--etcd-cert", str(etcd_tls.cert),
+        "--etcd-key", str(etcd_tls.key),
+        "--etcd-prefix", ETCD_PREFIX,
         "--cluster-cidr", cluster_cidr,
         "--node-prefix-length", str(node_prefix_length),
         "--node-lease-ttl", str(opts.node_lease_ttl),

@@ -16,6 +16,7 @@ from tools.lab.layout import (
     LabSettings,
     NodePlan,
 )
+from tools.lab.pki import LabPki
 from tools.lab.probes import json_events, log_tail, tcp_reachable
 from tools.lab.state import DaemonRecord, NodeRecord
 
@@ -64,6 +65,7 @@ def launch_ipamd(
         ipamd_argv(
             address,
             etcd_address,
+            LabPki(LabPaths(settings.state_dir).pki_dir).ipamd_etcd_client(),
             settings.cluster_cidr,
             settings.node_prefix_length,
             options,

@@ -110,6 +110,11 @@ class LabPaths:
     def etcd_data_dir(self) -> Path:
         return self.state_dir / "etcd" / "data"
 
+    @property
+    def pki_dir(self) -> Path:
+        """The lab's CA and every certificate it issued (podnetctl certs layout)."""
+        return self.state_dir / "pki"
+
     def node(self, role: str) -> NodePaths:
         return NodePaths(self.state_dir / "nodes" / role)
 

@@ -1,0 +1,1 @@
+"""podnetctl: the operator's command line for podnet (certificates, etcd access)."""

@@ -1,0 +1,1 @@
+"""`podnetctl certs`: the podnet CA and the certificates of every podnet identity."""

@@ -1,0 +1,37 @@
+"""Who is calling: the podnet identity in the client certificate a gRPC server verified."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from typing import Protocol
+
+from podnet.tls.certificates import parse_pem_certificates, spiffe_id_of
+from podnet.tls.errors import InvalidIdentity
+from podnet.tls.identity import SpiffeId
+
+# The verified peer certificate as gRPC's auth context names it (PEM, leaf only).
+PEER_CERTIFICATE_PROPERTY = "x509_pem_cert"
+
+
+class AuthContextHolder(Protocol):
+    """grpc.ServicerContext and grpc.aio.ServicerContext both have this."""
+
+    def auth_context(self) -> Mapping[str, Iterable[bytes]]: ...
+
+
+@functools.lru_cache(maxsize=1024)
+def _identity_of_pem(pem: bytes) -> SpiffeId:
+    return spiffe_id_of(parse_pem_certificates(pem, "peer certificate")[0])
+
+
+def peer_identity(context: AuthContextHolder, trust_domain: str) -> SpiffeId:
+    """The caller's identity; InvalidIdentity when the connection carries no client
+    certificate or one without a podnet identity of trust_domain."""
+    pems = list(context.auth_context().get(PEER_CERTIFICATE_PROPERTY, ()))
+    if not pems:
+        raise InvalidIdentity("the caller presented no client certificate")
+    identity = _identity_of_pem(pems[0])
+    if identity.trust_domain != trust_domain:
+        raise InvalidIdentity(f"caller {identity} is not of trust domain {trust_domain}")
+    return identity
