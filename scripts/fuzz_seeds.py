@@ -23,8 +23,8 @@ from podnet.shim.wire import encode_outcome
 from podnet.v1 import cni_pb2, cni_pb2_grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from cni_shim.hpack import encode_literal_headers  # noqa: E402
-from cni_shim.transport import (  # noqa: E402
+from cni_shim.hpack import encode_literal_headers
+from cni_shim.transport import (
     CONTINUATION,
     DATA,
     FLAG_END_HEADERS,
@@ -37,7 +37,7 @@ from cni_shim.transport import (  # noqa: E402
     WINDOW_UPDATE,
     frame,
 )
-from tests.shim.scripted_http2 import padded, response_blocks  # noqa: E402
+from tests.shim.scripted_http2 import padded, response_blocks
 
 CORPUS = Path(__file__).resolve().parent.parent / "cni_shim" / "native" / "fuzz" / "corpus"
 REPLY = b'{"cniVersion":"1.1.0","interfaces":[{"name":"eth0","sandbox":"/run/netns/p"}]}'
@@ -169,7 +169,8 @@ def main() -> None:
         "negative": (-1, b""),
     }.items():
         write("protobuf", name, encode_outcome(exit_code, stdout))
-    write("protobuf", "unknown-fields", encode_outcome(3, b"out") + b"\x48\x05\x52\x02hi\x5d\0\0\0\0")
+    unknown_fields = b"\x48\x05" + b"\x52\x02hi" + b"\x5d\0\0\0\0"
+    write("protobuf", "unknown-fields", encode_outcome(3, b"out") + unknown_fields)
 
 
 if __name__ == "__main__":
