@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -23,6 +24,15 @@ from tests.shim.conftest import (
     network_config,
     run_shim,
     run_shim_async,
+)
+from tests.shim.scripted_http2 import (
+    ScriptedPeer,
+    answer_after_stalling,
+    endless_header_block,
+    huge_header_list,
+    overflows_the_send_window,
+    reset_stream,
+    sends_settings,
 )
 
 
@@ -219,3 +229,34 @@ async def test_sanitized_build_runs_clean(
         assert done.returncode == expected, done.stderr
         assert b"Sanitizer" not in done.stderr and b"runtime error" not in done.stderr
     assert len(load_spooled(short_dir / "spool")) == 1
+
+
+SCRIPTED_PEERS: list[tuple[Callable[[ScriptedPeer], None], int]] = [
+    (lambda peer: answer_after_stalling(peer, b'{"cniVersion":"1.1.0"}', 0), 0),
+    (endless_header_block, 1),
+    (huge_header_list, 1),
+    (sends_settings(0x5, 0), 1),
+    (overflows_the_send_window, 1),
+    (reset_stream, 1),
+]
+
+
+@pytest.mark.parametrize(
+    ("script", "exit_code"),
+    SCRIPTED_PEERS,
+    ids=["stall-continuation-padding", "endless-header-block", "header-list-bomb",
+         "bad-settings", "window-overflow", "rst-stream"],
+)  # fmt: skip
+def test_sanitized_build_against_scripted_peers(
+    sanitized_shim: Path,
+    short_dir: Path,
+    script: Callable[[ScriptedPeer], None],
+    exit_code: int,
+) -> None:
+    """The socket side (transport.c) is not fuzzed: run it through the hostile peers."""
+    socket_path = short_dir / "agent.sock"
+    config = network_config(agentSocket=str(socket_path), pad="p" * 100_000)
+    with ScriptedPeer(socket_path, script):
+        done = run_shim(sanitized_shim, {**attachment_env("ADD"), **SANITIZER_ENV}, config)
+    assert done.returncode == exit_code, done.stderr
+    assert b"Sanitizer" not in done.stderr and b"runtime error" not in done.stderr
