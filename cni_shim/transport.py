@@ -260,7 +260,9 @@ class _UnaryCall:
         self._fill(FRAME_HEADER_SIZE + length)
         payload = bytes(self._buffer[FRAME_HEADER_SIZE : FRAME_HEADER_SIZE + length])
         del self._buffer[: FRAME_HEADER_SIZE + length]
-        if self._continuation is not None and frame_type != CONTINUATION:
+        if self._continuation is not None and (
+            frame_type != CONTINUATION or stream_id != STREAM_ID
+        ):
             raise AgentUnreachable("header block interrupted")
         if frame_type == SETTINGS:
             self._on_settings(flags, stream_id, payload)

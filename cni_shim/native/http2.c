@@ -250,7 +250,7 @@ bool h2_handle_frame(struct h2_call *call, const unsigned char *frame, size_t fr
     unsigned type = frame[3], flags = frame[4];
     uint32_t stream = get_u32(frame + 5) & 0x7FFFFFFF;
 
-    if (call->in_header_block && type != FRAME_CONTINUATION)
+    if (call->in_header_block && (type != FRAME_CONTINUATION || stream != STREAM_ID))
         return h2_fail(call, FAILED_PROTOCOL, "header block interrupted");
     switch (type) {
     case FRAME_SETTINGS:

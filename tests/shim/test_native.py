@@ -86,6 +86,23 @@ def test_installer_falls_back_without_a_compiler(tmp_path: Path) -> None:
     assert run_shim(launcher, cni_env("VERSION"), b"{}").returncode == 0
 
 
+def test_static_install_fails_rather_than_fall_back(tmp_path: Path) -> None:
+    empty_path = tmp_path / "no-compilers"
+    empty_path.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "cni_shim.install", "--static", "--dest", str(tmp_path / "bin")],
+        env={**os.environ, "PATH": str(empty_path)},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    (line,) = done.stderr.decode().splitlines()
+    assert json.loads(line)["msg"] == "static C shim not built"
+    assert "no C compiler" in json.loads(line)["reason"]
+    assert not (tmp_path / "bin" / "podnet").exists()
+
+
 def test_huffman_header_matches_the_python_table() -> None:
     assert HEADER_PATH.read_text() == render_header()
 
