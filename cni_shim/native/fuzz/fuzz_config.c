@@ -1,4 +1,5 @@
-/* stdin -> read_settings: the JSON scanning of the network configuration. */
+/* stdin -> read_settings (the JSON scan of the network configuration); the same bytes
+ * as an environment variable -> utf8_sanitized. */
 #include <string.h>
 
 #include "../cni.h"
@@ -30,5 +31,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(settings.timeout_seconds > 0 && settings.timeout_seconds <= MAX_TIMEOUT_SECONDS);
     FUZZ_CHECK(timeout_for(&settings, "STATUS") <= STATUS_TIMEOUT_SECONDS);
     settings_free(&settings);
+
+    /* The same bytes as an environment variable: what the shim forwards is valid UTF-8. */
+    struct buf text = {0}, sanitized = {0};
+    size_t bad;
+    buf_set(&text, data, size);
+    utf8_sanitized(&sanitized, buf_str(&text));
+    FUZZ_CHECK(utf8_valid(sanitized.data, sanitized.len, &bad));
+    FUZZ_CHECK(sanitized.len == strlen(buf_str(&text)));
+    buf_free(&text);
+    buf_free(&sanitized);
     return 0;
 }

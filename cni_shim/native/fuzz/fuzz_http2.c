@@ -7,6 +7,7 @@
 
 #include "../http2.h"
 #include "../protobuf.h"
+#include "../replies.h"
 #include "fuzz.h"
 
 #define BODY_SIZE 100000
@@ -19,6 +20,16 @@ static void check_state(const struct h2_call *call)
     FUZZ_CHECK(call->peer_max_frame_size >= DEFAULT_MAX_FRAME_SIZE);
     FUZZ_CHECK(call->header_block.len <= MAX_HEADER_BLOCK_SIZE);
     FUZZ_CHECK(call->data.len <= (1u << 24));
+}
+
+/* A failure reason goes into the CNI error JSON: it must come out as printable ASCII. */
+static void check_reason(const struct buf *reason)
+{
+    struct buf json = {0};
+    json_string(&json, reason->data, reason->len);
+    for (size_t i = 0; i < json.len; i++)
+        FUZZ_CHECK(json.data[i] >= ' ' && json.data[i] <= '~');
+    buf_free(&json);
 }
 
 static void send_body(struct h2_call *call, size_t *sent)
@@ -66,6 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (failed) {
         FUZZ_CHECK(call.failure != FAILED_NOT && call.message.len > 0);
+        check_reason(&call.message);
     } else if (h2_complete(&call)) {
         const unsigned char *message;
         size_t length;
@@ -77,6 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             buf_free(&error);
         } else {
             FUZZ_CHECK(call.failure == FAILED_PROTOCOL && call.message.len > 0);
+            check_reason(&call.message); /* carries the agent's grpc-message */
         }
     }
     h2_free(&call);
