@@ -13,6 +13,7 @@ _WHITESPACE = " \t\n\r"
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _LITERALS = {"true": True, "false": False, "null": None}
 _NUMBER_CHARS = frozenset("+-.0123456789eE")
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
 class ConfigScanError(ValueError):
@@ -27,11 +28,11 @@ class Nested:
 
 NESTED = Nested()
 
-Scalar = str | int | float | bool | None | Nested
+Scalar = str | float | bool | None | Nested
 
 
 def top_level_members(text: str) -> dict[str, Scalar]:
-    """Top-level members of a JSON object; objects and arrays become NESTED."""
+    """Top-level members of a JSON object; objects and arrays become NESTED, numbers float."""
     members: dict[str, Scalar] = {}
     pos = _skip_whitespace(text, 0)
     _expect(text, pos, "{")
@@ -101,11 +102,11 @@ def _string(text: str, pos: int) -> tuple[str, int]:
             continue
         escape = raw[index + 1]
         if escape == "u":
-            code = int(raw[index + 2 : index + 6], 16)
+            code = _hex_quad(raw, index + 2)
             index += 6
             low_start = raw.startswith("\\u", index)
             if 0xD800 <= code < 0xDC00 and low_start:
-                low = int(raw[index + 2 : index + 6], 16)
+                low = _hex_quad(raw, index + 2)
                 if 0xDC00 <= low < 0xE000:
                     code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                     index += 6
@@ -113,9 +114,19 @@ def _string(text: str, pos: int) -> tuple[str, int]:
         elif escape in _ESCAPES:
             out.append(_ESCAPES[escape])
             index += 2
-        else:
+        elif " " < escape < "\x7f":
             raise ConfigScanError(f"invalid escape \\{escape}")
+        else:
+            raise ConfigScanError(f"invalid escape at {pos + 1 + index}")
     return "".join(out), end + 1
+
+
+def _hex_quad(raw: str, start: int) -> int:
+    """The four hex digits of a \\u escape (int(..., 16) alone would take "+1", " 1_2")."""
+    digits = raw[start : start + 4]
+    if len(digits) != 4 or not _HEX_DIGITS.issuperset(digits):
+        raise ConfigScanError("invalid \\u escape")
+    return int(digits, 16)
 
 
 def _value(text: str, pos: int) -> tuple[Scalar, int]:
@@ -132,9 +143,8 @@ def _value(text: str, pos: int) -> tuple[Scalar, int]:
     end = pos
     while end < len(text) and text[end] in _NUMBER_CHARS:
         end += 1
-    number = text[pos:end]
     try:
-        return (int(number) if number.lstrip("-").isdigit() else float(number)), end
+        return float(text[pos:end]), end
     except ValueError:
         raise ConfigScanError(f"invalid value at {pos}") from None
 

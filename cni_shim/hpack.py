@@ -78,6 +78,9 @@ STATIC_TABLE = (
 # Per RFC 7541 section 4.1, every entry costs its name, its value and 32 octets.
 ENTRY_OVERHEAD = 32
 DEFAULT_TABLE_SIZE = 4096
+# The most a decoded header list may cost (names + values + 32 per field); the
+# shim announces it as SETTINGS_MAX_HEADER_LIST_SIZE.
+MAX_HEADER_LIST_SIZE = 65_536
 
 
 class HpackError(ValueError):
@@ -120,8 +123,10 @@ class HeaderDecoder:
 
     def decode(self, block: bytes) -> list[tuple[bytes, bytes]]:
         headers: list[tuple[bytes, bytes]] = []
+        list_size = 0
         pos = 0
         while pos < len(block):
+            emitted = len(headers)
             first = block[pos]
             if first & 0x80:  # indexed header field
                 index, pos = self._integer(block, pos, 7)
@@ -139,6 +144,11 @@ class HeaderDecoder:
             else:  # literal without indexing (0000) or never indexed (0001)
                 name, value, pos = self._literal(block, pos, 4)
                 headers.append((name, value))
+            if len(headers) > emitted:
+                name, value = headers[-1]
+                list_size += len(name) + len(value) + ENTRY_OVERHEAD
+                if list_size > MAX_HEADER_LIST_SIZE:
+                    raise HpackError("header list larger than the announced limit")
         return headers
 
     def _integer(self, block: bytes, pos: int, prefix_bits: int) -> tuple[int, int]:

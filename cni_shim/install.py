@@ -1,12 +1,15 @@
 """podnet-install-shim: writes the `podnet` CNI executable into a CNI bin dir.
 
-By default the executable is the compiled shim: cni_shim/native/podnet_shim.c
-built with the C compiler on PATH (it needs only libc). It behaves exactly as
-the Python shim but skips an interpreter start per CNI call, which is most of
-a CNI call's cost. Without a C compiler (or with `--python`) the executable is
-a tiny Python launcher run with `-I -S` (isolated, no site): it puts the
-directory holding the cni_shim package on sys.path and calls
-cni_shim.main.main(). Either way the file is replaced atomically.
+By default the executable is the compiled shim: the C sources in
+cni_shim/native built with the C compiler on PATH (they need only libc). It
+behaves as the Python shim but skips an interpreter start per CNI call, which
+is most of a CNI call's cost. `--static` links it statically (musl-gcc when
+installed, else the C compiler with -static), for hosts whose libc is not the
+build machine's; it fails rather than fall back. Without a C compiler (or with
+`--python`) the executable is a tiny Python launcher run with `-I -S`
+(isolated, no site): it puts the directory holding the cni_shim package on
+sys.path and calls cni_shim.main.main(). Either way the file is replaced
+atomically.
 """
 
 from __future__ import annotations
@@ -27,9 +30,12 @@ import cni_shim
 
 DEFAULT_BIN_DIR = Path("/opt/cni/bin")
 EXECUTABLE_NAME = "podnet"
-NATIVE_SOURCE = Path(__file__).resolve().parent / "native" / "podnet_shim.c"
+NATIVE_DIR = Path(__file__).resolve().parent / "native"
 COMPILERS = ("cc", "gcc", "clang")
+# musl's static libc is small and has no NSS; glibc's -static works for this program too.
+STATIC_COMPILERS = ("musl-gcc",)
 COMPILE_FLAGS = ("-O2", "-Wall", "-Wextra", "-Werror", "-std=c11")
+STATIC_FLAGS = ("-static",)
 # For tests and debugging: AddressSanitizer and UBSan, failing hard on any report.
 SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g", "-O1")
 COMPILE_TIMEOUT_SECONDS = 120.0
@@ -52,7 +58,7 @@ class ShimBuildError(Exception):
 @dataclass(frozen=True)
 class InstalledShim:
     path: Path
-    kind: str  # "native" or "python"
+    kind: str  # "native", "static" or "python"
     fallback_reason: str = ""  # why a native install became the Python launcher
 
 
@@ -68,24 +74,34 @@ def launcher_text(python: str, roots: list[str]) -> str:
     return LAUNCHER.format(python=python, package_roots=roots)
 
 
-def find_compiler() -> str | None:
-    for name in COMPILERS:
+def find_compiler(static: bool = False) -> str | None:
+    for name in (*STATIC_COMPILERS, *COMPILERS) if static else COMPILERS:
         found = shutil.which(name)
         if found:
             return found
     return None
 
 
+def native_sources() -> list[Path]:
+    """The C shim's translation units (main.c and one per job)."""
+    return sorted(NATIVE_DIR.glob("*.c"))
+
+
 def compile_native_shim(
-    output: Path, compiler: str | None = None, extra_flags: Sequence[str] = ()
+    output: Path,
+    compiler: str | None = None,
+    extra_flags: Sequence[str] = (),
+    static: bool = False,
 ) -> None:
     """Compiles the C shim into output (not atomically; see install_native_shim)."""
-    compiler = compiler or find_compiler()
+    compiler = compiler or find_compiler(static)
     if compiler is None:
         raise ShimBuildError(f"no C compiler ({', '.join(COMPILERS)}) on PATH")
-    if not NATIVE_SOURCE.is_file():
-        raise ShimBuildError(f"C source {NATIVE_SOURCE} is missing")
-    command = [compiler, *COMPILE_FLAGS, *extra_flags, "-o", str(output), str(NATIVE_SOURCE)]
+    sources = native_sources()
+    if not (NATIVE_DIR / "main.c").is_file():
+        raise ShimBuildError(f"C sources in {NATIVE_DIR} are missing")
+    flags = [*COMPILE_FLAGS, *(STATIC_FLAGS if static else ()), *extra_flags]
+    command = [compiler, *flags, "-o", str(output), *map(str, sources)]
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_SECONDS, check=False
@@ -101,11 +117,12 @@ def install_native_shim(
     name: str = EXECUTABLE_NAME,
     compiler: str | None = None,
     extra_flags: Sequence[str] = (),
+    static: bool = False,
 ) -> Path:
     """Compiles the C shim and atomically installs it as bin_dir/name (0755)."""
 
     def build(temp_path: Path) -> None:
-        compile_native_shim(temp_path, compiler, extra_flags)
+        compile_native_shim(temp_path, compiler, extra_flags, static)
 
     return _install_atomically(bin_dir, name, build)
 
@@ -128,8 +145,14 @@ def install_shim(
     python: str = sys.executable,
     name: str = EXECUTABLE_NAME,
     native: bool = True,
+    static: bool = False,
 ) -> InstalledShim:
-    """The native shim when it can be built (and native is True), else the Python launcher."""
+    """The native shim when it can be built (and native is True), else the Python launcher.
+
+    A static build is never replaced by the launcher: ShimBuildError when it fails.
+    """
+    if static:
+        return InstalledShim(install_native_shim(bin_dir, name, static=True), "static")
     reason = "Python launcher requested"
     if native:
         try:
@@ -180,11 +203,24 @@ def main(argv: list[str] | None = None) -> None:
         help="install the Python launcher instead of compiling the C shim",
     )
     parser.add_argument(
+        "--static",
+        action="store_true",
+        help="link the C shim statically (musl-gcc if installed, else cc -static); "
+        "fail instead of falling back",
+    )
+    parser.add_argument(
         "--interpreter", default=sys.executable, help="interpreter for the Python launcher"
     )
     args = parser.parse_args(argv)
+    if args.python and args.static:
+        parser.error("--python and --static exclude each other")
     try:
-        installed = install_shim(args.bin_dir, args.interpreter, native=not args.python)
+        installed = install_shim(
+            args.bin_dir, args.interpreter, native=not args.python, static=args.static
+        )
+    except ShimBuildError as error:
+        _log("error", "static C shim not built", reason=str(error))
+        sys.exit(1)
     except ValueError as error:
         exit_with_error(parser.prog, error)
     except OSError as error:

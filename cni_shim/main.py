@@ -49,10 +49,10 @@ def run(environ: Mapping[str, str], stdin: BinaryIO, stdout: BinaryIO, stderr: T
     # Imported here so that VERSION, run before every podman command, skips them.
     from podnet.shim.wire import Invocation
 
-    from cni_shim.settings import read_shim_settings
+    from cni_shim.settings import MAX_CONFIG_BYTES, read_shim_settings
     from cni_shim.transport import AgentUnreachable, invoke
 
-    config = stdin.read()
+    config = stdin.read(MAX_CONFIG_BYTES + 1)  # one byte more tells it is too much
     settings = read_shim_settings(config)
     if command not in FORWARDED_COMMANDS:
         msg = (
@@ -60,14 +60,11 @@ def run(environ: Mapping[str, str], stdin: BinaryIO, stdout: BinaryIO, stderr: T
         )
         stdout.write(error_reply(settings.cni_version, INVALID_ENVIRONMENT, msg, command))
         return 1
-    if settings.decode_error:
-        # Without a readable config there is no agent socket to ask; the agent's answer
-        # would be the same decoding failure.
-        stdout.write(
-            error_reply(
-                "", DECODING_FAILURE, "cannot decode network configuration", settings.decode_error
-            )
-        )
+    if settings.error:
+        # Answered here: without a usable configuration there is no agent socket to ask.
+        code, msg, details = settings.error
+        version = "" if code == DECODING_FAILURE else settings.cni_version
+        stdout.write(error_reply(version, code, msg, details))
         return 1
     invocation = Invocation(
         command=command,
@@ -132,7 +129,17 @@ def _spool(
         path = spool_del(settings.spool_dir, invocation)
     except OSError as error:
         stderr.write(log_line("error", "agent unreachable and DEL not spooled", **context))
-        stdout.write(error_reply(settings.cni_version, IO_FAILURE, "cannot spool DEL", str(error)))
+        details = _os_error_text(error)
+        stdout.write(error_reply(settings.cni_version, IO_FAILURE, "cannot spool DEL", details))
         return 1
     stderr.write(log_line("warning", "agent unreachable, DEL spooled", spool=str(path), **context))
     return 0
+
+
+def _os_error_text(error: OSError) -> str:
+    """ "<path>: <reason>" (or "<path> -> <other>: <reason>"), as the C shim words it."""
+    if error.filename is None or error.strerror is None:
+        return str(error)
+    if error.filename2 is not None:
+        return f"{error.filename} -> {error.filename2}: {error.strerror}"
+    return f"{error.filename}: {error.strerror}"

@@ -1,7 +1,8 @@
 """The only bytes the shim writes itself: the VERSION answer and local CNI errors.
 
 Error codes used here (the spec's; netagent.cni.errors holds the full tree):
-4 invalid environment, 5 I/O failure, 11 try again later, 50 plugin not available.
+4 invalid environment, 5 I/O failure, 6 decoding failure, 7 invalid network
+configuration, 11 try again later, 50 plugin not available.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from podnet.shim.versions import LATEST_VERSION, SUPPORTED_VERSIONS
 INVALID_ENVIRONMENT = 4
 IO_FAILURE = 5
 DECODING_FAILURE = 6
+INVALID_NETWORK_CONFIG = 7
 TRY_AGAIN_LATER = 11
 NOT_AVAILABLE = 50
 

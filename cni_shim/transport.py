@@ -14,7 +14,12 @@ import time
 
 from podnet.shim.wire import Invocation, WireError, decode_outcome, encode_invocation
 
-from cni_shim.hpack import HeaderDecoder, HpackError, encode_literal_headers
+from cni_shim.hpack import (
+    MAX_HEADER_LIST_SIZE,
+    HeaderDecoder,
+    HpackError,
+    encode_literal_headers,
+)
 
 INVOKE_PATH = b"/podnet.v1.CniAgent/Invoke"
 
@@ -40,10 +45,15 @@ FLAG_PRIORITY = 0x20
 SETTING_ENABLE_PUSH = 0x2
 SETTING_INITIAL_WINDOW_SIZE = 0x4
 SETTING_MAX_FRAME_SIZE = 0x5
+SETTING_MAX_HEADER_LIST_SIZE = 0x6
 
 STREAM_ID = 1
 DEFAULT_WINDOW = 65_535
 DEFAULT_MAX_FRAME_SIZE = 16_384
+MAX_FRAME_SIZE_LIMIT = (1 << 24) - 1
+MAX_WINDOW = (1 << 31) - 1
+# The most a header block (HEADERS + CONTINUATIONs) may take before it is decoded.
+MAX_HEADER_BLOCK_SIZE = 65_536
 # How much the agent may send us without WINDOW_UPDATEs from our side; an
 # outcome is a few KiB, so we never need to send any.
 RECEIVE_WINDOW = 1 << 24
@@ -100,7 +110,8 @@ class _UnaryCall:
         "_data",
         "_deadline",
         "_decoder",
-        "_header_blocks",
+        "_first_headers",
+        "_last_headers",
         "_peer_initial_window",
         "_peer_max_frame_size",
         "_send_window_connection",
@@ -120,7 +131,10 @@ class _UnaryCall:
         self._peer_max_frame_size = DEFAULT_MAX_FRAME_SIZE
         self._decoder = HeaderDecoder()
         self._continuation: bytearray | None = None  # header block being assembled
-        self._header_blocks: list[list[tuple[bytes, bytes]]] = []
+        # The response headers and the last block (trailers, or the same block
+        # for a trailers-only answer); blocks in between are dropped.
+        self._first_headers: list[tuple[bytes, bytes]] | None = None
+        self._last_headers: list[tuple[bytes, bytes]] = []
         self._data = bytearray()
         self._stream_ended = False
         # The agent closed the connection while we were still writing; what it
@@ -157,7 +171,8 @@ class _UnaryCall:
                 0,
                 0,
                 _setting(SETTING_ENABLE_PUSH, 0)
-                + _setting(SETTING_INITIAL_WINDOW_SIZE, RECEIVE_WINDOW),
+                + _setting(SETTING_INITIAL_WINDOW_SIZE, RECEIVE_WINDOW)
+                + _setting(SETTING_MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST_SIZE),
             )
             + frame(WINDOW_UPDATE, 0, 0, (RECEIVE_WINDOW - DEFAULT_WINDOW).to_bytes(4, "big"))
             + frame(HEADERS, FLAG_END_HEADERS, STREAM_ID, headers)
@@ -185,17 +200,17 @@ class _UnaryCall:
             self._send_window_stream -= len(chunk)
 
     def _reply_message(self) -> bytes:
-        if not self._header_blocks:
+        if self._first_headers is None:
             raise AgentUnreachable("stream ended without response headers")
-        response_headers = dict(self._header_blocks[0])
-        trailers = dict(self._header_blocks[-1])
+        response_headers = dict(self._first_headers)
+        trailers = dict(self._last_headers)
         status = response_headers.get(b":status")
         if status != b"200":
-            raise AgentUnreachable(f"HTTP status {status!r}")
+            raise AgentUnreachable(f"HTTP status {_shown(status)}")
         grpc_status = trailers.get(b"grpc-status")
         if grpc_status != b"0":
             detail = trailers.get(b"grpc-message", b"").decode("utf-8", "replace")
-            raise AgentUnreachable(f"grpc-status {grpc_status!r}: {detail}")
+            raise AgentUnreachable(f"grpc-status {_shown(grpc_status)}: {detail}")
         data = self._data
         if len(data) < GRPC_PREFIX_SIZE:
             raise AgentUnreachable("no reply message")
@@ -235,6 +250,7 @@ class _UnaryCall:
             self._buffer += chunk
 
     def _handle_next_frame(self) -> None:
+        self._remaining()  # the deadline holds even while frames keep coming
         self._fill(FRAME_HEADER_SIZE)
         length = int.from_bytes(self._buffer[:3], "big")
         frame_type, flags = self._buffer[3], self._buffer[4]
@@ -244,20 +260,22 @@ class _UnaryCall:
         self._fill(FRAME_HEADER_SIZE + length)
         payload = bytes(self._buffer[FRAME_HEADER_SIZE : FRAME_HEADER_SIZE + length])
         del self._buffer[: FRAME_HEADER_SIZE + length]
-        if self._continuation is not None and frame_type != CONTINUATION:
+        if self._continuation is not None and (
+            frame_type != CONTINUATION or stream_id != STREAM_ID
+        ):
             raise AgentUnreachable("header block interrupted")
         if frame_type == SETTINGS:
-            self._on_settings(flags, payload)
+            self._on_settings(flags, stream_id, payload)
         elif frame_type == PING:
+            if len(payload) != 8:
+                raise AgentUnreachable("malformed PING frame")
             if not flags & FLAG_ACK:
                 self._send(frame(PING, FLAG_ACK, 0, payload))
         elif frame_type == WINDOW_UPDATE:
-            increment = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
-            if stream_id == 0:
-                self._send_window_connection += increment
-            elif stream_id == STREAM_ID:
-                self._send_window_stream += increment
+            self._on_window_update(stream_id, payload)
         elif frame_type == GOAWAY:
+            if len(payload) < 8:
+                raise AgentUnreachable("malformed GOAWAY frame")
             last_stream_id = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
             if last_stream_id < STREAM_ID:
                 code = int.from_bytes(payload[4:8], "big")
@@ -267,15 +285,15 @@ class _UnaryCall:
         elif stream_id != STREAM_ID:
             return
         elif frame_type == RST_STREAM:
-            raise AgentUnreachable(f"RST_STREAM (error {int.from_bytes(payload[:4], 'big')})")
+            if len(payload) != 4:
+                raise AgentUnreachable("malformed RST_STREAM frame")
+            raise AgentUnreachable(f"RST_STREAM (error {int.from_bytes(payload, 'big')})")
         elif frame_type == HEADERS:
             self._on_headers(flags, payload)
         elif frame_type == CONTINUATION:
             if self._continuation is None:
                 raise AgentUnreachable("CONTINUATION without HEADERS")
-            self._continuation += payload
-            if flags & FLAG_END_HEADERS:
-                self._finish_header_block()
+            self._add_header_fragment(flags, payload)
         elif frame_type == DATA:
             self._data += _unpadded(flags, payload)
             if len(self._data) > RECEIVE_WINDOW:
@@ -283,20 +301,43 @@ class _UnaryCall:
             if flags & FLAG_END_STREAM:
                 self._stream_ended = True
 
-    def _on_settings(self, flags: int, payload: bytes) -> None:
+    def _on_settings(self, flags: int, stream_id: int, payload: bytes) -> None:
+        if stream_id != 0 or len(payload) % 6 or (flags & FLAG_ACK and payload):
+            raise AgentUnreachable("malformed SETTINGS frame")
         if flags & FLAG_ACK:
             return
-        if len(payload) % 6:
-            raise AgentUnreachable("malformed SETTINGS frame")
         for offset in range(0, len(payload), 6):
             identifier = int.from_bytes(payload[offset : offset + 2], "big")
             value = int.from_bytes(payload[offset + 2 : offset + 6], "big")
+            if identifier == SETTING_ENABLE_PUSH and value > 1:
+                raise AgentUnreachable(f"invalid SETTINGS_ENABLE_PUSH {value}")
             if identifier == SETTING_INITIAL_WINDOW_SIZE:
+                if value > MAX_WINDOW:
+                    raise AgentUnreachable(f"invalid SETTINGS_INITIAL_WINDOW_SIZE {value}")
                 self._send_window_stream += value - self._peer_initial_window
                 self._peer_initial_window = value
+                if self._send_window_stream > MAX_WINDOW:
+                    raise AgentUnreachable("flow-control window above 2^31-1")
             elif identifier == SETTING_MAX_FRAME_SIZE:
+                if not DEFAULT_MAX_FRAME_SIZE <= value <= MAX_FRAME_SIZE_LIMIT:
+                    raise AgentUnreachable(f"invalid SETTINGS_MAX_FRAME_SIZE {value}")
                 self._peer_max_frame_size = value
         self._send(frame(SETTINGS, FLAG_ACK, 0))
+
+    def _on_window_update(self, stream_id: int, payload: bytes) -> None:
+        if len(payload) != 4:
+            raise AgentUnreachable("malformed WINDOW_UPDATE frame")
+        increment = int.from_bytes(payload, "big") & MAX_WINDOW
+        if stream_id == 0:
+            self._send_window_connection += increment
+            window = self._send_window_connection
+        elif stream_id == STREAM_ID:
+            self._send_window_stream += increment
+            window = self._send_window_stream
+        else:
+            return
+        if window > MAX_WINDOW:
+            raise AgentUnreachable("flow-control window above 2^31-1")
 
     def _on_headers(self, flags: int, payload: bytes) -> None:
         fragment = _unpadded(flags, payload)
@@ -304,14 +345,25 @@ class _UnaryCall:
             fragment = fragment[5:]
         if flags & FLAG_END_STREAM:
             self._stream_ended = True
-        self._continuation = bytearray(fragment)
-        if flags & FLAG_END_HEADERS:
-            self._finish_header_block()
+        self._continuation = bytearray()
+        self._add_header_fragment(flags, fragment)
 
-    def _finish_header_block(self) -> None:
+    def _add_header_fragment(self, flags: int, fragment: bytes) -> None:
         assert self._continuation is not None
-        self._header_blocks.append(self._decoder.decode(bytes(self._continuation)))
-        self._continuation = None
+        if len(self._continuation) + len(fragment) > MAX_HEADER_BLOCK_SIZE:
+            raise AgentUnreachable(f"header block larger than {MAX_HEADER_BLOCK_SIZE} bytes")
+        self._continuation += fragment
+        if flags & FLAG_END_HEADERS:
+            headers = self._decoder.decode(bytes(self._continuation))
+            if self._first_headers is None:
+                self._first_headers = headers
+            self._last_headers = headers
+            self._continuation = None
+
+
+def _shown(value: bytes | None) -> str:
+    """A header value for a failure message, as the C shim shows it."""
+    return "(none)" if value is None else value[:32].decode("utf-8", "replace")
 
 
 def _unpadded(flags: int, payload: bytes) -> bytes:

@@ -1,8 +1,10 @@
-"""Shim exec-to-result latency and CPU: compiled shim vs Python launcher vs grpcio.
+"""Shim exec-to-result latency and CPU: compiled shim (dynamic, static) vs Python launcher
+vs grpcio.
 
 Usage: .venv/bin/python scripts/bench_shim.py [runs]
-Starts a stand-in CniAgent server on a temporary unix socket, installs both
-shims (the compiled one and the Python launcher) into temporary CNI bin dirs,
+Starts a stand-in CniAgent server on a temporary unix socket, installs the
+shims (the compiled one, dynamically and statically linked, and the Python
+launcher) into temporary CNI bin dirs,
 and reports, over `runs` executions each, the median wall time from exec to
 exit and the median CPU time (user + system, from os.wait4's rusage) of:
 VERSION through each shim, an ADD round trip through each shim, the same
@@ -145,6 +147,7 @@ def main() -> None:
         try:
             shims = {
                 "native": install_native_shim(Path(scratch) / "native"),
+                "static": install_native_shim(Path(scratch) / "static", static=True),
                 "python": install_python_launcher(Path(scratch) / "python"),
             }
             config = json.dumps(

@@ -4,10 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# musl-tools: podnet-install-shim --static links the C shim against musl.
 packages=(python3 python3-venv iproute2 nftables iptables iputils-ping procps
-          etcd-server containernetworking-plugins gcc libc6-dev)
+          etcd-server containernetworking-plugins gcc libc6-dev musl-tools)
 if [[ "${1:-}" == "--dev" ]]; then
-  packages+=(podman runc busybox-static)
+  # clang and its libFuzzer runtime (libclang-rt-14-dev) for scripts/fuzz.sh.
+  packages+=(podman runc busybox-static clang libclang-rt-14-dev)
 fi
 missing=()
 for pkg in "${packages[@]}"; do

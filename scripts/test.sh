@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: generated code freshness, lint, types, then pytest.
+# The whole test suite: generated code freshness, lint, types, fuzzing, then pytest.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -14,6 +14,9 @@ ruff check . && ruff format --check . || fail=1
 
 echo "== mypy --strict"
 mypy cni_shim netagent ipamd podnetctl tools tests || fail=1
+
+echo "== fuzz the C shim's parsers (bounded: scripts/fuzz.sh)"
+bash scripts/fuzz.sh || fail=1
 
 echo "== pytest"
 pytest "$@"

@@ -214,6 +214,10 @@ def _decode(config: bytes) -> dict[str, Any]:
         raise CniError(
             ErrorCode.DECODING_FAILURE, "error decoding network config", str(error)
         ) from error
+    except RecursionError as error:  # json's decoder recurses once per nesting level
+        raise CniError(
+            ErrorCode.DECODING_FAILURE, "error decoding network config", "nested too deeply"
+        ) from error
     if not isinstance(document, dict):
         raise CniError(ErrorCode.DECODING_FAILURE, "network config is not a JSON object")
     return document

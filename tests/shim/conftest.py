@@ -18,13 +18,19 @@ from podnet.v1 import cni_pb2, cni_pb2_grpc
 
 from cni_shim.install import install_native_shim, install_python_launcher
 
-SHIM_KINDS = ("native", "python")
+SHIM_KINDS = ("native", "static", "python")
 
 
 @pytest.fixture(scope="session")
 def native_shim(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The compiled shim; building it must work here (no silent fallback)."""
     return install_native_shim(tmp_path_factory.mktemp("cni-bin-native"))
+
+
+@pytest.fixture(scope="session")
+def static_shim(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The compiled shim, statically linked (musl-gcc, or cc -static)."""
+    return install_native_shim(tmp_path_factory.mktemp("cni-bin-static"), static=True)
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +41,7 @@ def python_shim(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session", params=SHIM_KINDS)
 def shim(request: pytest.FixtureRequest) -> Path:
-    """Each real executable in turn: every shim test runs against both."""
+    """Each real executable in turn: every shim test runs against all three."""
     path: Path = request.getfixturevalue(f"{request.param}_shim")
     return path
 

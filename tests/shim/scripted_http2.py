@@ -37,6 +37,7 @@ from cni_shim.transport import (
 )
 
 DEFAULT_WINDOW = 65_535
+SO_SNDBUFFORCE = 32  # <asm-generic/socket.h>
 PING_PAYLOAD = b"podnet!!"
 
 
@@ -151,6 +152,22 @@ class ScriptedPeer:
         assert self._connection is not None
         self._connection.sendall(data)
 
+    def enlarge_send_buffer(self, size: int) -> None:
+        """Lets `size` bytes queue up unread at the client (SO_SNDBUFFORCE: root only)."""
+        assert self._connection is not None
+        self._connection.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, size)
+
+    def send_until_closed(self, data: bytes, seconds: float) -> float:
+        """Sends data over and over until the client closes or `seconds` pass; the time taken."""
+        assert self._connection is not None
+        started = time.monotonic()
+        try:
+            while time.monotonic() - started < seconds:
+                self._connection.sendall(data)
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            pass
+        return time.monotonic() - started
+
 
 def response_blocks(stdout: bytes, exit_code: int) -> tuple[bytes, bytes, bytes]:
     """Response headers, DATA payload (one gRPC message) and trailers for an outcome.
@@ -250,6 +267,55 @@ def close_after_headers(peer: ScriptedPeer) -> None:
     peer.send(frame(HEADERS, FLAG_END_HEADERS, 1, headers))
 
 
+# Literal with incremental indexing, new name "x-big", a 4000-byte raw value
+# (length 127 + 3873 in HPACK's 7-bit prefix integer): dynamic index 62 after it.
+BIG_ENTRY = b"\x40\x05x-big\x7f\xa1\x1e" + b"v" * 4000
+
+
+def flood_after_headers(peer: ScriptedPeer) -> None:
+    """Never answers, but never falls silent either: header blocks, non-stop, each cheap to
+    send and dear to decode (16 references to a 4000-byte dynamic-table entry, just under
+    the announced list size), queued deep enough that the client always has one to read."""
+    peer.read_until(lambda f: f.frame_type == HEADERS)
+    peer.enlarge_send_buffer(64 << 20)
+    peer.send(frame(HEADERS, FLAG_END_HEADERS, 1, b"\x88" + BIG_ENTRY))
+    burst = frame(HEADERS, FLAG_END_HEADERS, 1, b"\xbe" * 16) * 4000
+    peer.send_until_closed(burst, seconds=8)
+
+
+def endless_header_block(peer: ScriptedPeer) -> None:
+    """A response header block that CONTINUATION frames keep growing, never ending."""
+    peer.read_until(lambda f: f.frame_type == HEADERS)
+    fragment = b"\x00" * 16_000
+    peer.send(frame(HEADERS, 0, 1, fragment))
+    peer.send_until_closed(frame(CONTINUATION, 0, 1, fragment), seconds=8)
+
+
+def sends_settings(identifier: int, value: int) -> Callable[[ScriptedPeer], None]:
+    """A peer whose first SETTINGS frame carries one (possibly invalid) value."""
+
+    def script(peer: ScriptedPeer) -> None:
+        setting = identifier.to_bytes(2, "big") + value.to_bytes(4, "big")
+        peer.send(frame(SETTINGS, 0, 0, setting))
+        peer.frames_within(2)
+
+    return script
+
+
+def overflows_the_send_window(peer: ScriptedPeer) -> None:
+    """Credit beyond 2^31-1 on the connection window (RFC 9113 section 6.9.1)."""
+    peer.send(frame(WINDOW_UPDATE, 0, 0, ((1 << 31) - 1).to_bytes(4, "big")))
+    peer.frames_within(2)
+
+
+def huge_header_list(peer: ScriptedPeer) -> None:
+    """A small header block that decodes to far more than the announced list size:
+    one 4000-byte entry in the dynamic table, then 20 one-byte references to it."""
+    peer.read_until(lambda f: f.frame_type == HEADERS)
+    peer.send(frame(HEADERS, FLAG_END_HEADERS, 1, b"\x88" + BIG_ENTRY + b"\xbe" * 20))
+    peer.frames_within(2)
+
+
 __all__ = [
     "FLAG_ACK",
     "PING_PAYLOAD",
@@ -257,6 +323,11 @@ __all__ = [
     "answer_after_stalling",
     "answer_without_reading_the_body",
     "close_after_headers",
+    "endless_header_block",
+    "flood_after_headers",
     "go_away_before_accepting",
+    "huge_header_list",
+    "overflows_the_send_window",
     "reset_stream",
+    "sends_settings",
 ]

@@ -9,7 +9,7 @@ import pytest
 from podnet.shim.defaults import DEFAULT_AGENT_SOCKET
 
 from cni_shim.config_scan import NESTED, ConfigScanError, top_level_members
-from cni_shim.settings import read_shim_settings
+from cni_shim.settings import MAX_CONFIG_BYTES, MAX_TIMEOUT_SECONDS, read_shim_settings
 
 DOCUMENTS = [
     "{}",
@@ -34,8 +34,10 @@ def test_agrees_with_json(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "[]", "{", '{"a"}', '{"a":}', '{"a":1,}', '{"a":"x}', '{"a":1} x', '{"a":[}']
-)
+    "text",
+    ["", "[]", "{", '{"a"}', '{"a":}', '{"a":1,}', '{"a":"x}', '{"a":1} x', '{"a":[}',
+     '{"a":"\\u+123"}', '{"a":"\\u 12 "}', '{"a":"\\u12"}', '{"a":"\\u-001"}', '{"a":--1}'],
+)  # fmt: skip
 def test_malformed_is_rejected(text: str) -> None:
     with pytest.raises(ConfigScanError):
         top_level_members(text)
@@ -60,3 +62,28 @@ def test_settings_fall_back_to_defaults(config: bytes) -> None:
     assert settings.agent_socket == DEFAULT_AGENT_SOCKET
     assert settings.timeout_for("ADD") == 30
     assert settings.timeout_for("STATUS") == 5
+
+
+def test_numbers_are_floats_of_any_length() -> None:
+    members = top_level_members('{"a":3,"b":' + "9" * 5000 + ',"c":-0.5e1}')
+    assert members == {"a": 3.0, "b": float("inf"), "c": -5.0}
+    assert all(type(value) is float for value in members.values())
+
+
+@pytest.mark.parametrize(
+    ("config", "code", "details"),
+    [
+        (b"{}" + b" " * MAX_CONFIG_BYTES, 6, "more than 1048576 bytes on stdin"),
+        (b'{"a":"\xc3"}', 6, "not UTF-8 at byte 6"),
+        (b'{"agentSocket":"/a\\u0000"}', 7, "agentSocket contains a NUL character"),
+        (b'{"spoolDir":"/s\\udfff"}', 7, "spoolDir is not valid Unicode"),
+    ],
+)
+def test_settings_the_shim_answers_itself(config: bytes, code: int, details: str) -> None:
+    error = read_shim_settings(config).error
+    assert error is not None
+    assert (error[0], error[2]) == (code, details)
+
+
+def test_timeout_is_capped() -> None:
+    assert read_shim_settings(b'{"timeoutSeconds":1e300}').timeout_seconds == MAX_TIMEOUT_SECONDS

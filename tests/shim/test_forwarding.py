@@ -83,7 +83,7 @@ async def test_rpc_error_is_try_again_later(shim: Path, agent: StandInAgent) -> 
     reply = json.loads(stdout)
     assert reply["code"] == 11
     assert reply["cniVersion"] == "0.4.0"
-    assert "grpc-status b'13'" in reply["details"]
+    assert reply["details"].startswith("grpc-status 13: ")
     assert "agent says no" in reply["details"]
 
 

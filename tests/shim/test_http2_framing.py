@@ -46,8 +46,9 @@ def test_flow_control_stall_ping_padding_and_continuation(shim: Path, short_dir:
 
 def test_reply_sent_before_the_agent_closed_is_read(shim: Path, short_dir: Path) -> None:
     socket_path = short_dir / "agent.sock"
-    # Far more than a unix socket buffers, so the shim is mid-write when the peer closes.
-    config = network_config(agentSocket=str(socket_path), pad="p" * (4 << 20))
+    # Far more than a unix socket buffers (~200 KiB), so the shim is mid-write when the
+    # peer closes; under the shim's 1 MiB stdin bound.
+    config = network_config(agentSocket=str(socket_path), pad="p" * 1_000_000)
 
     def script(peer: ScriptedPeer) -> None:
         answer_without_reading_the_body(peer, REPLY, 3)

@@ -1,4 +1,5 @@
-"""The compiled shim: really built, byte-identical to the Python shim, sanitizer-clean."""
+"""The compiled shim: really built (dynamic and static), in agreement with the Python
+shim on what a runtime observes, byte-identical spool files, sanitizer-clean."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -23,6 +25,15 @@ from tests.shim.conftest import (
     run_shim,
     run_shim_async,
 )
+from tests.shim.scripted_http2 import (
+    ScriptedPeer,
+    answer_after_stalling,
+    endless_header_block,
+    huge_header_list,
+    overflows_the_send_window,
+    reset_stream,
+    sends_settings,
+)
 
 
 def test_native_shim_is_a_compiled_elf(native_shim: Path, tmp_path: Path) -> None:
@@ -30,6 +41,30 @@ def test_native_shim_is_a_compiled_elf(native_shim: Path, tmp_path: Path) -> Non
     installed = install_shim(tmp_path)
     assert (installed.kind, installed.fallback_reason) == ("native", "")
     assert installed.path.read_bytes()[:4] == b"\x7fELF"
+
+
+def program_header_types(elf: bytes) -> set[int]:
+    """p_type of every program header of a 64-bit little-endian ELF file."""
+    assert elf[:6] == b"\x7fELF\x02\x01"
+    offset = int.from_bytes(elf[0x20:0x28], "little")
+    entry_size = int.from_bytes(elf[0x36:0x38], "little")
+    count = int.from_bytes(elf[0x38:0x3A], "little")
+    return {
+        int.from_bytes(elf[start : start + 4], "little")
+        for start in range(offset, offset + count * entry_size, entry_size)
+    }
+
+
+PT_DYNAMIC = 2
+PT_INTERP = 3
+
+
+def test_static_shim_is_statically_linked(static_shim: Path, native_shim: Path) -> None:
+    assert PT_INTERP in program_header_types(native_shim.read_bytes())  # the check is real
+    headers = program_header_types(static_shim.read_bytes())
+    assert PT_INTERP not in headers and PT_DYNAMIC not in headers
+    ldd = subprocess.run(["ldd", str(static_shim)], capture_output=True, timeout=30, check=False)
+    assert b"not a dynamic executable" in ldd.stdout + ldd.stderr
 
 
 def test_installer_falls_back_without_a_compiler(tmp_path: Path) -> None:
@@ -51,47 +86,82 @@ def test_installer_falls_back_without_a_compiler(tmp_path: Path) -> None:
     assert run_shim(launcher, cni_env("VERSION"), b"{}").returncode == 0
 
 
+def test_static_install_fails_rather_than_fall_back(tmp_path: Path) -> None:
+    empty_path = tmp_path / "no-compilers"
+    empty_path.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "cni_shim.install", "--static", "--dest", str(tmp_path / "bin")],
+        env={**os.environ, "PATH": str(empty_path)},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    (line,) = done.stderr.decode().splitlines()
+    assert json.loads(line)["msg"] == "static C shim not built"
+    assert "no C compiler" in json.loads(line)["reason"]
+    assert not (tmp_path / "bin" / "podnet").exists()
+
+
 def test_huffman_header_matches_the_python_table() -> None:
     assert HEADER_PATH.read_text() == render_header()
 
 
 LOCAL_ANSWERS = [
-    ("ADD", b"{not json"),
-    ("ADD", b""),
-    ("ADD", b"[]"),
-    ("DEL", b'{"a":1,}'),
-    ("CHECK", b'{"a":"x}'),
-    ("ADD", b'{"a":1} x'),
-    ("ADD", b'{"a":[}'),
-    ("ADD", b'{"nested":{"x":"}]{["}, "k": tru}'),
-    ("ADD", b'{"s":"bad \\q escape"}'),
-    ("ADD", b'{"s":"\\u12zz"}'),
-    ("ADD", b'{"n":--1}'),
-    ("ADD", '{"é✓":1 ,}'.encode()),
-    ("ADD", b'{"k":"\xff"}'),
-    ("ADD", b'{"k":"\xe2\x82"}'),
-    ("ADD", b'{"k":"\xe2\x82x"}'),
-    ("STATUS", b'{"cniVersion":"1.0.0"}'),
-    ("", b'{"cniVersion":"0.4.0"}'),
-    ("FROB", b'{"cniVersion":"0.3.1"}'),
+    ("ADD", b"{not json", 6),
+    ("ADD", b"", 6),
+    ("ADD", b"[]", 6),
+    ("DEL", b'{"a":1,}', 6),
+    ("CHECK", b'{"a":"x}', 6),
+    ("ADD", b'{"a":1} x', 6),
+    ("ADD", b'{"a":[}', 6),
+    ("ADD", b'{"nested":{"x":"}]{["}, "k": tru}', 6),
+    ("ADD", b'{"s":"bad \\q escape"}', 6),
+    ("ADD", b'{"s":"\\u12zz"}', 6),
+    ("ADD", b'{"s":"\\u+123"}', 6),
+    ("ADD", b'{"n":--1}', 6),
+    ("ADD", '{"é✓":1 ,}'.encode(), 6),
+    ("ADD", b'{"k":"\xff"}', 6),
+    ("ADD", b'{"k":"\xe2\x82"}', 6),
+    ("ADD", b'{"k":"\xe2\x82x"}', 6),
+    ("ADD", b'{"agentSocket":"/run/a\\u0000b.sock"}', 7),
+    ("DEL", b'{"spoolDir":"/var/lib/x\\u0000"}', 7),
+    ("ADD", b'{"agentSocket":"/run/\\ud800.sock"}', 7),
+    ("STATUS", b'{"cniVersion":"1.0.0"}', 50),
+    ("", b'{"cniVersion":"0.4.0"}', 4),
+    ("FROB", b'{"cniVersion":"0.3.1"}', 4),
 ]
 
 
-@pytest.mark.parametrize(("command", "stdin"), LOCAL_ANSWERS)
-def test_local_answers_byte_identical(
-    native_shim: Path, python_shim: Path, short_dir: Path, command: str, stdin: bytes
+@pytest.mark.parametrize(("command", "stdin", "code"), LOCAL_ANSWERS)
+def test_local_answers_agree(
+    native_shim: Path, python_shim: Path, short_dir: Path, command: str, stdin: bytes, code: int
 ) -> None:
+    """What a runtime sees of the shim's own answers is the same: exit code, JSON shape,
+    code, cniVersion and msg. Details are the shims' own words (positions, for one,
+    count bytes in C and characters in Python)."""
     if stdin.startswith(b'{"cniVersion"'):
         # A well-formed config pointing at a socket nobody serves.
         stdin = network_config(
             cniVersion=json.loads(stdin)["cniVersion"], agentSocket=str(short_dir / "none.sock")
         )
     env = attachment_env(command)
-    native = run_shim(native_shim, env, stdin)
-    python = run_shim(python_shim, env, stdin)
-    assert native.stdout == python.stdout
-    assert native.returncode == python.returncode == 1
-    assert native.stderr == python.stderr
+    answers = [run_shim(shim, env, stdin) for shim in (native_shim, python_shim)]
+    replies = [json.loads(done.stdout) for done in answers]
+    for done, reply in zip(answers, replies, strict=True):
+        assert done.returncode == 1
+        assert done.stdout.endswith(b"}\n") and done.stdout.count(b"\n") == 1
+        assert list(reply) == ["cniVersion", "code", "msg", "details"]
+        assert reply["code"] == code
+    assert replies[0]["msg"] == replies[1]["msg"]
+    assert replies[0]["cniVersion"] == replies[1]["cniVersion"]
+    if code in (6, 7):
+        assert replies[0]["details"] and replies[1]["details"]
+        assert answers[0].stderr == answers[1].stderr == b""
+    else:  # unreachable (logged) or a bad command (not logged): the same lines
+        assert [json.loads(line)["msg"] for line in answers[0].stderr.splitlines()] == [
+            json.loads(line)["msg"] for line in answers[1].stderr.splitlines()
+        ]
 
 
 @pytest.mark.parametrize(
@@ -103,12 +173,18 @@ def test_local_answers_byte_identical(
     ids=["plain", "non-utf8"],
 )
 def test_spool_files_identical(
-    native_shim: Path, python_shim: Path, short_dir: Path, env: dict[str, str], name: str
+    native_shim: Path,
+    static_shim: Path,
+    python_shim: Path,
+    short_dir: Path,
+    env: dict[str, str],
+    name: str,
 ) -> None:
     spool = short_dir / "spool"
     config = network_config(agentSocket=str(short_dir / "none.sock"), spoolDir=str(spool))
     files = {}
-    for kind, shim in (("native", native_shim), ("python", python_shim)):
+    shims = (("native", native_shim), ("static", static_shim), ("python", python_shim))
+    for kind, shim in shims:
         done = run_shim(shim, env, config)
         assert (done.returncode, done.stdout) == (0, b"")
         assert json.loads(done.stderr)["spool"] == str(spool / name)
@@ -116,7 +192,7 @@ def test_spool_files_identical(
         assert spool.stat().st_mode & 0o777 == 0o700
         files[kind] = (spool / name).read_bytes()
         (spool / name).unlink()
-    assert files["native"] == files["python"]
+    assert files["native"] == files["static"] == files["python"]
     assert not list(spool.iterdir())  # no temp files left behind
     container_id, ifname = attachment_of_spool_file(name)
     assert (container_id, ifname) == (
@@ -170,3 +246,34 @@ async def test_sanitized_build_runs_clean(
         assert done.returncode == expected, done.stderr
         assert b"Sanitizer" not in done.stderr and b"runtime error" not in done.stderr
     assert len(load_spooled(short_dir / "spool")) == 1
+
+
+SCRIPTED_PEERS: list[tuple[Callable[[ScriptedPeer], None], int]] = [
+    (lambda peer: answer_after_stalling(peer, b'{"cniVersion":"1.1.0"}', 0), 0),
+    (endless_header_block, 1),
+    (huge_header_list, 1),
+    (sends_settings(0x5, 0), 1),
+    (overflows_the_send_window, 1),
+    (reset_stream, 1),
+]
+
+
+@pytest.mark.parametrize(
+    ("script", "exit_code"),
+    SCRIPTED_PEERS,
+    ids=["stall-continuation-padding", "endless-header-block", "header-list-bomb",
+         "bad-settings", "window-overflow", "rst-stream"],
+)  # fmt: skip
+def test_sanitized_build_against_scripted_peers(
+    sanitized_shim: Path,
+    short_dir: Path,
+    script: Callable[[ScriptedPeer], None],
+    exit_code: int,
+) -> None:
+    """The socket side (transport.c) is not fuzzed: run it through the hostile peers."""
+    socket_path = short_dir / "agent.sock"
+    config = network_config(agentSocket=str(socket_path), pad="p" * 100_000)
+    with ScriptedPeer(socket_path, script):
+        done = run_shim(sanitized_shim, {**attachment_env("ADD"), **SANITIZER_ENV}, config)
+    assert done.returncode == exit_code, done.stderr
+    assert b"Sanitizer" not in done.stderr and b"runtime error" not in done.stderr

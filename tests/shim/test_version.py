@@ -51,7 +51,9 @@ def test_version_bytes_identical_to_the_python_reply(shim: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("flags", "magic"), [((), b"\x7fELF"), (("--python",), b"#!")], ids=["native", "python"]
+    ("flags", "magic"),
+    [((), b"\x7fELF"), (("--static",), b"\x7fELF"), (("--python",), b"#!")],
+    ids=["native", "static", "python"],
 )
 def test_installer_accepts_dest_flag(tmp_path: Path, flags: tuple[str, ...], magic: bytes) -> None:
     done = subprocess.run(

@@ -178,10 +178,11 @@ def decode_outcome(data: bytes) -> tuple[int, bytes]:
     """(exit_code, stdout) of a CniOutcome."""
     exit_code = 0
     stdout = b""
-    for field, _wire_type, value in _fields(data):
+    for field, wire_type, value in _fields(data):
         if field == _OUTCOME_EXIT_CODE and isinstance(value, int):
             value &= 0xFFFFFFFF
             exit_code = value - (1 << 32) if value & 0x80000000 else value
-        elif field == _OUTCOME_STDOUT and isinstance(value, bytes):
+        elif field == _OUTCOME_STDOUT and wire_type == _LENGTH_DELIMITED:
+            assert isinstance(value, bytes)
             stdout = value
     return exit_code, stdout
