@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from podnet.tls.files import TlsFiles
+from podnet.tls.paths import TlsFiles
 
 from ipamd.errors import ConfigError
 

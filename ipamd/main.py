@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from podnet.cli import OneLineArgumentParser, exit_with_error
-from podnet.tls.files import TlsFiles
+from podnet.tls.paths import TlsFiles
 
 from ipamd.config import ClusterConfig, EtcdAddress, IpamConfig, split_host_port
 from ipamd.errors import ConfigError

@@ -45,6 +45,7 @@ PURE_MODULES = frozenset(
     {
         "podnet.cli",
         "podnet.logs",
+        "podnet.tls.paths",
         "netagent.mtu",
         "netagent.errors",
         "netagent.dataplane.attachment_check",

@@ -3,9 +3,9 @@ succeed; ipamd failing internally is reported as that (code 104), with ipamd's m
 
 from __future__ import annotations
 
-import aetcd
 import grpc
 import pytest
+from aetcd import rpc
 from podnet.v1 import ipam_pb2
 
 from netagent.cni.errors import ErrorCode
@@ -19,8 +19,7 @@ from netagent.errors import (
 )
 from netagent.ipam_client import IpamClient, agent_error_for
 from netagent.verbs.error_mapping import to_cni_error
-from tests.ipamd.conftest import Ipamd
-from tools.lab.etcd_server import EtcdEndpoint
+from tests.ipamd.conftest import Ipamd, IpamdFactory
 
 S = grpc.StatusCode
 STATUS_MEANINGS = [
@@ -59,7 +58,7 @@ def test_each_status_has_one_meaning(
 
 
 async def test_ipamd_failing_internally_is_not_try_again_later(
-    ipamd: Ipamd, etcd: EtcdEndpoint, etcd_prefix: str
+    ipamd: Ipamd, ipamd_factory: IpamdFactory, etcd_prefix: str
 ) -> None:
     """A record ipamd cannot read makes its handler raise: the agent reports code 104
     with ipamd's own message, where it used to say "ipamd unavailable, try again"."""
@@ -69,8 +68,10 @@ async def test_ipamd_failing_internally_is_not_try_again_later(
         pod = ipam_pb2.PodRef(k8s_namespace="default", k8s_name="web", k8s_uid="u1")
         await client.allocate(node_range, "c0", "eth0", pod)
         range_id = str(node_range.cidr).replace("/", "-")
-        async with aetcd.Client(etcd.host, etcd.client_port, timeout=5) as store:
-            await store.put(f"{etcd_prefix}/attachments/{range_id}/c0/eth0".encode(), b"{broken")
+        key = f"{etcd_prefix}/attachments/{range_id}/c0/eth0".encode()
+        async with ipamd_factory.etcd_connection() as store:
+            put = rpc.PutRequest(key=key, value=b"{broken")
+            await store.txn([], [rpc.RequestOp(request_put=put)])
 
         with pytest.raises(IpamFailed) as failed:
             await client.release("node-a", "c0", "eth0")

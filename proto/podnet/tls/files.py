@@ -22,17 +22,11 @@ from podnet.tls.certificates import parse_pem_certificates, spiffe_id_of, trust_
 from podnet.tls.errors import InvalidIdentity, TlsError, TlsFileError
 from podnet.tls.identity import SpiffeId
 from podnet.tls.pair import KeyPair, load_pair, read_file
+from podnet.tls.paths import TlsFiles as TlsFiles  # re-exported: callers load what they name
 
 log = logging.getLogger(__name__)
 
 DEFAULT_POLL_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class TlsFiles:
-    ca: Path  # the CA bundle that peers' certificates must chain to
-    cert: Path
-    key: Path
 
 
 @dataclass(frozen=True)
