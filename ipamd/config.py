@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from ipamd.errors import ConfigError
 
+DEFAULT_HTTP_PORT = 9601
+
 
 @dataclass(frozen=True)
 class EtcdAddress:
@@ -42,6 +44,8 @@ class IpamConfig:
     quarantine_seconds: float
     etcd_timeout: float = 5.0
     log_level: str = "INFO"
+    http_host: str = "0.0.0.0"
+    http_port: int = DEFAULT_HTTP_PORT
 
     def __post_init__(self) -> None:
         if not self.etcd_endpoints:
@@ -56,6 +60,8 @@ class IpamConfig:
             raise ConfigError("quarantine must not be negative")
         if self.etcd_timeout <= 0:
             raise ConfigError("etcd timeout must be positive")
+        if not 0 <= self.http_port < 65536:
+            raise ConfigError(f"HTTP port {self.http_port} is not between 0 and 65535")
 
     @property
     def reconcile_interval(self) -> float:

@@ -8,13 +8,15 @@ import ipaddress
 import sys
 from typing import NoReturn
 
-from ipamd.config import ClusterConfig, EtcdAddress, IpamConfig
-from ipamd.errors import ConfigError
-from ipamd.json_log import configure_logging
+from podnet.logs import configure_logging
+
+from ipamd.config import DEFAULT_HTTP_PORT, ClusterConfig, EtcdAddress, IpamConfig
+from ipamd.errors import ConfigError, IpamError
 from ipamd.server import run_until_signalled
 
 PROGRAM = "podnet-ipamd"
 EXIT_CONFIG_ERROR = 2
+EXIT_START_FAILED = 1
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -65,6 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a silent node's range and pod IPs are kept before reclaim",
     )
     parser.add_argument(
+        "--http-host", default="0.0.0.0", help="address of /metrics, /healthz, /readyz"
+    )
+    parser.add_argument(
+        "--http-port",
+        type=int,
+        default=DEFAULT_HTTP_PORT,
+        help="port of /metrics, /healthz, /readyz (0 picks a free one; always served)",
+    )
+    parser.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -91,6 +102,8 @@ def config_from_args(argv: list[str] | None = None) -> IpamConfig:
         quarantine_seconds=args.quarantine,
         etcd_timeout=args.etcd_timeout,
         log_level=args.log_level,
+        http_host=args.http_host,
+        http_port=args.http_port,
     )
 
 
@@ -100,12 +113,15 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as error:
         sys.stderr.write(f"{PROGRAM}: error: {error}\n")
         sys.exit(EXIT_CONFIG_ERROR)
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, "ipamd")
     try:
         asyncio.run(run_until_signalled(config))
     except ConfigError as error:
         sys.stderr.write(f"{PROGRAM}: error: {error}\n")
         sys.exit(EXIT_CONFIG_ERROR)
+    except (IpamError, OSError) as error:  # etcd lost during start-up, and the like
+        sys.stderr.write(f"{PROGRAM}: error: {error}\n")
+        sys.exit(EXIT_START_FAILED)
     except KeyboardInterrupt:
         pass
     sys.exit(0)

@@ -142,7 +142,7 @@ class Agent:
             try:
                 await self.service.reconcile()
             except Exception as error:
-                log_event(logger, "reconcile_failed", logging.WARNING, error=repr(error))
+                log_event(logger, "reconcile_failed", logging.WARNING, error=error)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), delay)
                 delay = min(delay * 2, 2.0)

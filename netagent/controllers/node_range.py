@@ -99,7 +99,7 @@ class NodeRangeHolder:
             try:
                 return await self.acquire()
             except (IpamUnavailable, IpamRangeNotHeld) as error:
-                log_event(logger, "range_acquire_failed", logging.WARNING, error=str(error))
+                log_event(logger, "range_acquire_failed", logging.WARNING, error=error)
             try:
                 await asyncio.wait_for(stop.wait(), delay)
             except TimeoutError:
@@ -134,12 +134,12 @@ class NodeRangeHolder:
             else:
                 await self._set(await self._client.renew_range(self._node, node_range.cidr))
         except IpamUnavailable as error:
-            log_event(logger, "range_renew_failed", logging.WARNING, error=str(error))
+            log_event(logger, "range_renew_failed", logging.WARNING, error=error)
         except IpamRangeNotHeld as error:
-            log_event(logger, "range_lost", logging.ERROR, error=str(error))
+            log_event(logger, "range_lost", logging.ERROR, error=error)
             self._reclaimed = True
             await self._set(None)
             try:
                 await self.acquire()
             except (IpamUnavailable, IpamRangeNotHeld) as retry_error:
-                log_event(logger, "range_acquire_failed", logging.WARNING, error=str(retry_error))
+                log_event(logger, "range_acquire_failed", logging.WARNING, error=retry_error)

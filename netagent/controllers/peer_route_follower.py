@@ -97,7 +97,7 @@ class PeerRouteFollower:
                     logger,
                     "peer_stream_lost" if was_connected else "peer_stream_retry",
                     logging.WARNING if was_connected else logging.DEBUG,
-                    error=str(error),
+                    error=error,
                     resume_revision=self._revision,
                 )
             try:
@@ -115,7 +115,7 @@ class PeerRouteFollower:
             try:
                 await self._reconcile()
             except Exception as error:
-                log_event(logger, "peer_sync_failed", logging.ERROR, error=repr(error))
+                log_event(logger, "peer_sync_failed", logging.ERROR, error=error)
                 await asyncio.sleep(RETRY_SECONDS)
                 self._changed.set()
 

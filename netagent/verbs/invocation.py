@@ -67,6 +67,7 @@ class InvocationHandler:
                     msg=cni_error.msg,
                     details=cni_error.details,
                     ms=monotonic_ms(started),
+                    error=None if isinstance(error, CniError) else error,
                 )
                 stdout = encode_error(_requested_version(invocation.config), cni_error)
             else:

@@ -7,6 +7,8 @@ import asyncio
 import json
 import shutil
 import subprocess
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +25,23 @@ from tools.lab.processes import spawn, stop, wait_until
 IPAMD = shutil.which("podnet-ipamd") or str(Path(__file__).parents[2] / ".venv/bin/podnet-ipamd")
 
 
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
+    """(status, body) of a GET; status 0 when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError:
+        return 0, ""
+
+
 @dataclass
 class Ipamd:
     process: subprocess.Popen[bytes]
     address: str
     log_path: Path
+    http_address: str
     channels: list[grpc.aio.Channel] = field(default_factory=list)
 
     def channel(self) -> grpc.aio.Channel:
@@ -37,6 +51,9 @@ class Ipamd:
 
     def stub(self) -> ipam_pb2_grpc.IpamAsyncStub:
         return ipam_pb2_grpc.IpamStub(self.channel())
+
+    def http(self, path: str) -> tuple[int, str]:
+        return http_get(f"http://{self.http_address}{path}")
 
     def log_events(self) -> list[dict[str, object]]:
         events = []
@@ -59,11 +76,15 @@ class IpamdFactory:
         self.log_dir = log_dir
         self.started: list[Ipamd] = []
 
-    def argv(self, listen: str, *flags: str) -> list[str]:
+    def argv(self, listen: str, *flags: str, http_port: int = 0) -> list[str]:
         return [
             IPAMD,
             "--listen",
             listen,
+            "--http-host",
+            "127.0.0.1",
+            "--http-port",
+            str(http_port),
             "--etcd",
             self.etcd.address,
             "--etcd-prefix",
@@ -75,18 +96,19 @@ class IpamdFactory:
 
     async def start(self, *flags: str, etcd: str | None = None) -> Ipamd:
         address = f"127.0.0.1:{free_port()}"
-        argv = self.argv(address, *flags)
+        http_address = f"127.0.0.1:{free_port()}"
+        argv = self.argv(address, *flags, http_port=int(http_address.rpartition(":")[2]))
         if etcd is not None:
             argv[argv.index("--etcd") + 1] = etcd
         log_path = self.log_dir / f"ipamd-{len(self.started)}.log"
         process = spawn(argv, log_path)
-        ipamd = Ipamd(process, address, log_path)
+        ipamd = Ipamd(process, address, log_path, http_address)
         self.started.append(ipamd)
 
-        def serving() -> bool:
-            return any(e.get("event") == "serving" for e in ipamd.log_events())
+        def ready() -> bool:
+            return ipamd.http("/readyz")[0] == 200
 
-        await asyncio.to_thread(wait_until, serving, 20.0, "ipamd serving", process, log_path)
+        await asyncio.to_thread(wait_until, ready, 20.0, "ipamd ready", process, log_path)
         return ipamd
 
 
