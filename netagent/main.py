@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from podnet.logs import configure_logging
 
 from netagent import dataplane
-from netagent.agent import Agent
+from netagent.agent import Agent, AgentStartError
 from netagent.config import AgentConfig, ConfigError, parse_config
 
 
@@ -26,11 +26,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"podnet-agent: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(config.log_level)
-    asyncio.run(_serve(config))
+    try:
+        asyncio.run(_serve(config))
+    except AgentStartError as error:
+        print(f"podnet-agent: error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 async def _serve(config: AgentConfig) -> None:
-    config.spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        config.spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as error:
+        raise AgentStartError(f"cannot create --spool-dir {config.spool_dir}: {error}") from None
     mtu = config.mtu or dataplane.default_route_mtu()
     agent = Agent(config, mtu)
     loop = asyncio.get_running_loop()

@@ -29,11 +29,19 @@ def program_path(name: str) -> str:
 
 
 def ipamd_argv(
-    listen: str, etcd_address: str, cluster_cidr: str, node_prefix_length: int, opts: DaemonOptions
+    listen: str,
+    http_listen: str,
+    etcd_address: str,
+    cluster_cidr: str,
+    node_prefix_length: int,
+    opts: DaemonOptions,
 ) -> list[str]:
+    http_host, _, http_port = http_listen.rpartition(":")
     return [
         program_path("podnet-ipamd"),
         "--listen", listen,
+        "--http-host", http_host,
+        "--http-port", http_port,
         "--etcd", etcd_address,
         "--etcd-prefix", "/podnet",
         "--cluster-cidr", cluster_cidr,
