@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -56,6 +57,7 @@ async def start_http(app: web.Application, host: str, port: int) -> tuple[web.Ap
         await site.start()
     except OSError as error:
         await runner.cleanup()
-        raise ConfigError(f"cannot serve HTTP on {host}:{port}: {error.strerror}") from None
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        raise ConfigError(f"cannot serve HTTP on {host}:{port}: {reason}") from None
     bound_port = runner.addresses[0][1]  # the one picked, for port 0
     return runner, f"{host}:{bound_port}"

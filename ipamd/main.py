@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+# Set before grpc is imported. gRPC core's own plain-text stderr lines would break the
+# JSON-lines log; what it reports reaches us as exceptions, logged in the schema.
+# GRPC_VERBOSITY=debug brings them back.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
 import argparse
 import asyncio
 import ipaddress

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Coroutine, Mapping
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -35,7 +36,9 @@ class AgentStartError(Exception):
 
 
 def _reason(error: BaseException) -> str:
-    return (error.strerror if isinstance(error, OSError) else None) or str(error)
+    if isinstance(error, OSError) and error.errno:
+        return os.strerror(error.errno)
+    return str(error)
 
 
 def _remove_socket(path: Path) -> None:

@@ -6,6 +6,9 @@ import os
 
 # Set before grpc is imported: pyroute2 must never fork helpers inside grpc.aio.
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+# gRPC core's own plain-text stderr lines would break the JSON-lines log; what it reports
+# reaches us as exceptions, logged in the schema. GRPC_VERBOSITY=debug brings them back.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 import asyncio
 import signal

@@ -81,8 +81,6 @@ class JsonLineFormatter(logging.Formatter):
             error = record.exc_info[1]
         if isinstance(error, BaseException):
             line["error"] = describe_error(error)
-        elif error is not None:
-            line["error"] = str(error)
         return json.dumps(line, default=str)
 
 
@@ -117,10 +115,10 @@ def log_event(
     event: str,
     level: int = logging.INFO,
     *,
-    error: BaseException | str | None = None,
+    error: BaseException | None = None,
     **fields: Any,
 ) -> None:
-    """Logs event (a snake_case name) with its fields; error an exception or a reason."""
+    """Logs event (a snake_case name) with its fields, and the exception that caused it."""
     if logger.isEnabledFor(level):
         logger.log(level, event, extra={_EVENT: event, _FIELDS: fields, _ERROR: error})
 
