@@ -39,6 +39,8 @@ def prepare_socket_path(path: Path) -> None:
 async def start_cni_server(
     socket_path: Path, handler: InvocationHandler
 ) -> tuple[grpc.aio.Server, health_aio.HealthServicer]:
+    """Starts the server on socket_path; on failure nothing is left started."""
+    prepare_socket_path(socket_path)
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     cni_pb2_grpc.add_CniAgentServicer_to_server(CniAgentServicer(handler), server)
     health_servicer = health_aio.HealthServicer()
@@ -51,11 +53,13 @@ async def start_cni_server(
         ),
         server,
     )
-    prepare_socket_path(socket_path)
     old_umask = os.umask(0o177)
     try:
         server.add_insecure_port(f"unix:{socket_path}")
         await server.start()
+    except BaseException:
+        await server.stop(None)
+        raise
     finally:
         os.umask(old_umask)
     os.chmod(socket_path, 0o600)

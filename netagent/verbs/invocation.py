@@ -64,7 +64,7 @@ class InvocationHandler:
                     "cni_error",
                     level,
                     code=code,
-                    msg=cni_error.msg,
+                    reason=cni_error.msg,
                     details=cni_error.details,
                     ms=monotonic_ms(started),
                     error=None if isinstance(error, CniError) else error,
