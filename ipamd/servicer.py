@@ -115,7 +115,7 @@ class IpamServicer(ipam_pb2_grpc.IpamServicer):
         self._shutting_down.set()
 
     async def _answer(
-        self, context: Context, method: str, operation: Awaitable[T], **fields: str
+        self, context: Context, method: str, operation: Awaitable[T], **fields: Any
     ) -> T:
         started = time.perf_counter()
         code = grpc.StatusCode.UNKNOWN  # unless the operation ends in a way named below

@@ -395,9 +395,9 @@ def test_ipamd_outage_fences_adds_and_its_restart_loses_no_update(
         GENEROUS,
         "the worker's agent to fence itself",
     )
-    status = agent_status(worker)
-    assert (status["range"], status["fenced_reason"]) == (None, "no pod range held")
-    assert status["ipamd_stream_connected"] is False
+    view = agent_status(worker)
+    assert (view["range"], view["fenced_reason"]) == (None, "no pod range held")
+    assert view["ipamd_stream_connected"] is False
     print(f"agent fenced {fenced:.2f}s after ipamd stopped (lease TTL 3 s)")
     assert agent_metric(worker, "podnet_node_range_held") == 0
     with pytest.raises(PluginError) as status:
