@@ -68,8 +68,13 @@ def test_a_prose_line_is_kept_but_fails_the_schema_check_for_podnet_loggers(
 ) -> None:
     logger, buffer = captured
     logger.info("pod attached")
-    logging.getLogger("aiohttp.test").addHandler(logger.handlers[0])
-    logging.getLogger("aiohttp.test").warning("some library warning %d", 3)
+    library_logger = logging.getLogger("aiohttp.test")
+    library_logger.addHandler(logger.handlers[0])
+    library_logger.propagate = False
+    try:
+        library_logger.warning("some library warning %d", 3)
+    finally:
+        library_logger.removeHandler(logger.handlers[0])
     own, library = buffer.getvalue().splitlines()
     assert json.loads(own)["message"] == "pod attached"
     assert schema_errors(own) != []
