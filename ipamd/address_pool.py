@@ -25,6 +25,10 @@ class AddressPool:
     def __contains__(self, offset: int) -> bool:
         return offset in self._offsets
 
+    @property
+    def used_count(self) -> int:
+        return len(self._used)
+
     def mark_used(self, offset: int) -> None:
         self._used.add(offset)
 

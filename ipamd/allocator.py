@@ -9,6 +9,8 @@ import logging
 import re
 from dataclasses import dataclass
 
+from podnet.logs import log_event
+
 from ipamd.addressing import address_at, gateway_of, is_node_range_of, parse_network
 from ipamd.allocation_store import AddressReserver, AllocationStore
 from ipamd.config import ClusterConfig
@@ -113,7 +115,7 @@ class Allocator:
         try:
             await self._store.revoke_lease(lease)
         except StoreUnavailable as error:
-            log.warning("lease revoke failed", extra={"lease": lease, "error": str(error)})
+            log_event(log, "lease_revoke_failed", logging.WARNING, lease=lease, error=error)
 
     # --- node ranges ---------------------------------------------------------------
 
@@ -145,7 +147,7 @@ class Allocator:
             outcome = await self._store.claim_new_range(node, candidate, node_ip, lease)
             if outcome is ClaimOutcome.CLAIMED:
                 self._claims.mark_claimed(candidate)
-                log.info("node range claimed", extra={"node": node, "cidr": str(candidate)})
+                log_event(log, "node_range_claimed", node=node, cidr=str(candidate))
                 return self._grant(node, str(candidate), node_ip)
             if outcome is ClaimOutcome.NODE_EXISTS:
                 return None
@@ -166,7 +168,7 @@ class Allocator:
             if state.heartbeat_lease and await self._store.keep_alive(state.heartbeat_lease) > 0:
                 return self._grant(node, cidr, state.record.node_ip)
             if await self._restore_heartbeat(state):
-                log.info("node heartbeat restored", extra={"node": node, "cidr": cidr})
+                log_event(log, "node_heartbeat_restored", node=node, cidr=cidr)
                 return self._grant(node, cidr, state.record.node_ip)
         raise Contention(f"node {node}: too many concurrent changes, try again")
 

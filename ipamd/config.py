@@ -13,6 +13,8 @@ from podnet.tls.paths import TlsFiles
 
 from ipamd.errors import ConfigError
 
+DEFAULT_HTTP_PORT = 9601
+
 
 def split_host_port(text: str, flag: str) -> tuple[str, int]:
     """'HOST:PORT' (or '[v6]:PORT') as (host, port); ConfigError when not that shape."""
@@ -63,6 +65,8 @@ class IpamConfig:
     # The CA of etcd's certificates and ipamd's client pair; None: plaintext, which the
     # command line allows only with --etcd-insecure-plaintext.
     etcd_tls: TlsFiles | None = None
+    http_host: str = "0.0.0.0"
+    http_port: int = DEFAULT_HTTP_PORT
 
     def __post_init__(self) -> None:
         _, port = split_host_port(self.listen, "--listen")
@@ -80,6 +84,8 @@ class IpamConfig:
             raise ConfigError("--quarantine: must not be negative")
         if not self.etcd_timeout > 0:
             raise ConfigError("--etcd-timeout: must be positive")
+        if not 0 <= self.http_port < 65536:
+            raise ConfigError(f"--http-port: {self.http_port} is not between 0 and 65535")
 
     @property
     def reconcile_interval(self) -> float:

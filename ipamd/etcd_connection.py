@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc
 from aetcd import rpc
+from podnet.logs import log_event
 from podnet.tls.errors import TlsError
 from podnet.tls.files import TlsFiles
 from podnet.tls.grpc_credentials import channel_credentials_from_files
@@ -58,15 +59,24 @@ def etcd_credentials(tls: TlsFiles) -> grpc.ChannelCredentials:
 
 class EtcdConnection:
     def __init__(
-        self, endpoints: Sequence[EtcdAddress], timeout: float, *, tls: TlsFiles | None
+        self,
+        endpoints: Sequence[EtcdAddress],
+        timeout: float,
+        *,
+        tls: TlsFiles | None,
+        on_failure: Callable[[str], None] | None = None,
     ) -> None:
         """tls: the CA that signed etcd's certificates and this client's pair; None for
-        plaintext (only behind ipamd's --etcd-insecure-plaintext)."""
+        plaintext (only behind ipamd's --etcd-insecure-plaintext). on_failure: told the
+        etcd method of each call or stream that failed."""
         self._endpoints = tuple(endpoints)
         self._timeout = timeout
+        self._on_failure = on_failure
         self._credentials = etcd_credentials(tls) if tls is not None else None
         if tls is None:
-            log.warning("etcd over plaintext: its traffic can be read and forged")
+            log_event(
+                log, "etcd_plaintext", logging.WARNING, risk="its traffic can be read and forged"
+            )
         self._clients: dict[EtcdAddress, EtcdChannel] = {}
         self._active = 0
         # Watches open per endpoint, each as the callback that abandons it.
@@ -93,20 +103,28 @@ class EtcdConnection:
     def _fail_over(self, endpoint: EtcdAddress) -> None:
         if self.active_endpoint == endpoint and len(self._endpoints) > 1:
             self._active = (self._active + 1) % len(self._endpoints)
-            log.warning(
-                "etcd endpoint failed, trying next",
-                extra={"failed": str(endpoint), "next": str(self.active_endpoint)},
+            log_event(
+                log,
+                "etcd_endpoint_failed",
+                logging.WARNING,
+                failed=str(endpoint),
+                next=str(self.active_endpoint),
             )
             # A member that hangs rather than dies keeps its watch streams open and
             # silent; they would deliver nothing until keepalive gives up on it.
             for abandon in self._watch_abandoners.pop(endpoint, set()):
                 abandon()
 
+    def _count_failure(self, method: str) -> None:
+        if self._on_failure is not None:
+            self._on_failure(method)
+
     def _stream_failed(
-        self, endpoint: EtcdAddress, what: str, error: grpc.aio.AioRpcError
+        self, endpoint: EtcdAddress, method: str, what: str, error: grpc.aio.AioRpcError
     ) -> StoreUnavailable:
         """The error for a broken stream call; streams are not retried here, but the
         next call goes to another endpoint if this one looks unreachable."""
+        self._count_failure(method)
         if error.code() in _RETRYABLE:
             self._fail_over(endpoint)
         return StoreUnavailable(f"etcd {what}: {error.code().name}: {error.details()}")
@@ -122,6 +140,7 @@ class EtcdConnection:
                 return await call(request, timeout=self._timeout)
             except grpc.aio.AioRpcError as error:
                 last_error = error
+                self._count_failure(method)
                 if error.code() not in _RETRYABLE:
                     break
                 self._fail_over(endpoint)
@@ -176,7 +195,9 @@ class EtcdConnection:
                 ttl: int = reply.TTL
                 return ttl
         except grpc.aio.AioRpcError as error:
-            raise self._stream_failed(endpoint, "LeaseKeepAlive failed", error) from error
+            raise self._stream_failed(
+                endpoint, "LeaseKeepAlive", "LeaseKeepAlive failed", error
+            ) from error
         raise StoreUnavailable("etcd LeaseKeepAlive ended without a reply")
 
     async def watch(
@@ -219,7 +240,7 @@ class EtcdConnection:
                 if response.created or response.events:
                     yield response
         except grpc.aio.AioRpcError as error:
-            raise self._stream_failed(endpoint, "watch broke", error) from error
+            raise self._stream_failed(endpoint, "Watch", "watch broke", error) from error
         except asyncio.CancelledError:
             if not abandoned:
                 raise

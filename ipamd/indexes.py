@@ -9,6 +9,8 @@ import ipaddress
 import logging
 from collections.abc import Callable, Iterator, Sequence
 
+from podnet.logs import log_event
+
 from ipamd.address_pool import AddressPool
 from ipamd.addressing import node_ranges, offset_of, pod_host_offsets
 from ipamd.config import ClusterConfig
@@ -65,14 +67,13 @@ class PrefixMirror:
                         self._apply(change)
                         self.revision = change.revision
             except HistoryCompacted as error:
-                log.warning(
-                    "index history compacted, reloading",
-                    extra={"index": self.name, "error": str(error)},
+                log_event(
+                    log, "index_history_compacted", logging.WARNING, index=self.name, error=error
                 )
                 needs_reload = True
             except StoreUnavailable as error:
                 self._on_health(self.name, False)
-                log.warning("index watch lost", extra={"index": self.name, "error": str(error)})
+                log_event(log, "index_watch_lost", logging.WARNING, index=self.name, error=error)
                 await asyncio.sleep(self._retry_delay)
 
 
@@ -94,12 +95,15 @@ class AddressIndex:
     def reset(self) -> None:
         self._pools.clear()
 
+    def used_count(self) -> int:
+        return sum(pool.used_count for pool in self._pools.values())
+
     def apply(self, change: KeyChange) -> None:
         try:
             node_range, address = self._keys.parse_ip_key(change.key)
             offset = offset_of(node_range, address)
         except ValueError:
-            log.warning("ignoring unexpected key", extra={"key": change.key})
+            log_event(log, "unexpected_key_ignored", logging.WARNING, key=change.key)
             return
         pool = self.pool(node_range)
         if change.kind is ChangeKind.PUT:
@@ -128,6 +132,9 @@ class ClaimIndex:
 
     def mark_claimed(self, node_range: ipaddress.IPv4Network) -> None:
         self._claimed.add(node_range)
+
+    def claimed_count(self) -> int:
+        return len(self._claimed)
 
     def free_ranges(self) -> Iterator[ipaddress.IPv4Network]:
         for node_range in node_ranges(self._cluster.cluster_cidr, self._cluster.node_prefix_length):

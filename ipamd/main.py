@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+# Set before grpc is imported. gRPC core's own plain-text stderr lines would break the
+# JSON-lines log; what it reports reaches us as exceptions, logged in the schema.
+# GRPC_VERBOSITY=debug brings them back.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
 import argparse
 import asyncio
 import ipaddress
@@ -9,14 +16,15 @@ import sys
 from pathlib import Path
 
 from podnet.cli import OneLineArgumentParser, exit_with_error
+from podnet.logs import configure_logging
 from podnet.tls.paths import TlsFiles
 
-from ipamd.config import ClusterConfig, EtcdAddress, IpamConfig, split_host_port
-from ipamd.errors import ConfigError
-from ipamd.json_log import configure_logging
+from ipamd.config import DEFAULT_HTTP_PORT, ClusterConfig, EtcdAddress, IpamConfig, split_host_port
+from ipamd.errors import ConfigError, IpamError
 from ipamd.server import run_until_signalled
 
 PROGRAM = "podnet-ipamd"
+EXIT_START_FAILED = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a silent node's range and pod IPs are kept before reclaim",
     )
     parser.add_argument(
+        "--http-host", default="0.0.0.0", help="address of /metrics, /healthz, /readyz"
+    )
+    parser.add_argument(
+        "--http-port",
+        type=int,
+        default=DEFAULT_HTTP_PORT,
+        help="port of /metrics, /healthz, /readyz (0 picks a free one; always served)",
+    )
+    parser.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -92,6 +109,8 @@ def config_from_args(argv: list[str] | None = None) -> IpamConfig:
         etcd_timeout=args.etcd_timeout,
         log_level=args.log_level,
         etcd_tls=_etcd_tls(args),
+        http_host=args.http_host,
+        http_port=args.http_port,
     )
 
 
@@ -114,11 +133,13 @@ def main(argv: list[str] | None = None) -> None:
         config = config_from_args(argv)
     except ConfigError as error:
         exit_with_error(PROGRAM, error)
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, "ipamd")
     try:
         asyncio.run(run_until_signalled(config))
     except ConfigError as error:
         exit_with_error(PROGRAM, error)
+    except (IpamError, OSError) as error:  # etcd lost during start-up, and the like
+        exit_with_error(PROGRAM, error, status=EXIT_START_FAILED)
     except KeyboardInterrupt:
         pass
     sys.exit(0)

@@ -8,6 +8,8 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from podnet.logs import log_event
+
 from ipamd.errors import HistoryCompacted, StoreUnavailable
 from ipamd.records import NodeRecord
 from ipamd.store import ChangeKind, EtcdStore, KeyChange
@@ -77,5 +79,5 @@ async def live_range_events(
         except HistoryCompacted:
             needs_snapshot = True
         except StoreUnavailable as error:
-            log.warning("range stream lost etcd, resuming", extra={"error": str(error)})
+            log_event(log, "range_stream_etcd_lost", logging.WARNING, error=error)
             await asyncio.sleep(retry_delay)

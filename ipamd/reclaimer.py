@@ -12,6 +12,8 @@ import asyncio
 import logging
 import time
 
+from podnet.logs import log_event
+
 from ipamd.errors import StoreUnavailable
 from ipamd.store import EtcdStore, NodeState
 
@@ -45,7 +47,7 @@ class Reclaimer:
             else:
                 await self._store.revoke_lease(lease)
         if restored:
-            log.info("heartbeats restored after an ipamd outage", extra={"nodes": restored})
+            log_event(log, "heartbeats_restored_after_outage", nodes=restored)
         return restored
 
     async def run(self) -> None:
@@ -53,7 +55,7 @@ class Reclaimer:
             try:
                 await self.reconcile_once()
             except StoreUnavailable as error:
-                log.warning("reclaim pass failed", extra={"error": str(error)})
+                log_event(log, "reclaim_pass_failed", logging.WARNING, error=error)
             await asyncio.sleep(self._interval)
 
     async def reconcile_once(self) -> None:
@@ -69,16 +71,11 @@ class Reclaimer:
                 if revision is not None:
                     self._first_seen[(node.node, revision)] = now
                     marks_seen.add((node.node, revision))
-                    log.info(
-                        "node quarantined",
-                        extra={"node": node.node, "cidr": node.record.cidr},
-                    )
+                    log_event(log, "node_quarantined", node=node.node, cidr=node.record.cidr)
                 continue
             mark = (node.node, node.quarantine_revision)
             marks_seen.add(mark)
             since = self._first_seen.setdefault(mark, now)
             if now - since >= self._quarantine and await self._store.reclaim(node):
-                log.info(
-                    "node range reclaimed", extra={"node": node.node, "cidr": node.record.cidr}
-                )
+                log_event(log, "node_range_reclaimed", node=node.node, cidr=node.record.cidr)
         self._first_seen = {m: t for m, t in self._first_seen.items() if m in marks_seen}

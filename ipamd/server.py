@@ -13,14 +13,17 @@ import grpc
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from podnet.logs import log_event
 from podnet.v1 import ipam_pb2, ipam_pb2_grpc
 
 from ipamd.allocator import Allocator
 from ipamd.config import IpamConfig
 from ipamd.errors import ConfigError, StoreUnavailable
 from ipamd.etcd_connection import EtcdConnection
+from ipamd.http import Readiness, build_app, start_http
 from ipamd.indexes import AddressIndex, ClaimIndex, PrefixMirror, StoreHealth
 from ipamd.keys import KeyLayout
+from ipamd.metrics import IpamdMetrics
 from ipamd.reclaimer import Reclaimer
 from ipamd.records import StoredClusterConfig
 from ipamd.reservation_batcher import ReservationBatcher
@@ -45,16 +48,18 @@ async def bootstrap_cluster_config(store: EtcdStore, config: IpamConfig) -> None
             await store.ensure_cluster_config(wanted)
             return
         except StoreUnavailable as error:
-            log.warning("etcd unavailable at start, retrying", extra={"error": str(error)})
+            log_event(log, "etcd_unavailable_at_start", logging.WARNING, error=error)
             await asyncio.sleep(delay)
             delay = min(delay * 2, BOOTSTRAP_RETRY_MAX_SECONDS)
 
 
 class HealthPublisher:
-    """Mirrors the store's reachability into grpc.health.v1 for '' and the Ipam service."""
+    """Mirrors the store's reachability into grpc.health.v1 for '' and the Ipam service,
+    and into /readyz."""
 
-    def __init__(self, servicer: health_aio.HealthServicer) -> None:
+    def __init__(self, servicer: health_aio.HealthServicer, readiness: Readiness) -> None:
         self._servicer = servicer
+        self._readiness = readiness
         self._tasks: set[asyncio.Task[None]] = set()
 
     def publish(self, serving: bool) -> None:
@@ -63,11 +68,42 @@ class HealthPublisher:
             if serving
             else health_pb2.HealthCheckResponse.NOT_SERVING
         )
-        log.info("health", extra={"serving": serving})
+        log_event(log, "store_health", serving=serving)
+        self._readiness.store_up = serving
         for service in ("", IPAM_SERVICE):
             task = asyncio.get_running_loop().create_task(self._servicer.set(service, status))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+
+async def _until_stopped(step: Awaitable[object], stop: asyncio.Event) -> bool:
+    """Runs step unless stop is set first (then cancels it). True if step finished."""
+    done = asyncio.ensure_future(step)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({done, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not done.done():
+            done.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await done
+    if done.cancelled():
+        return False
+    done.result()  # raises what step raised
+    return True
+
+
+async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def _start_task(stack: contextlib.AsyncExitStack, work: Awaitable[None], name: str) -> None:
+    task = asyncio.ensure_future(work)
+    task.set_name(name)
+    stack.push_async_callback(_cancel_and_wait, task)
 
 
 async def serve(
@@ -75,79 +111,103 @@ async def serve(
     stop: asyncio.Event,
     on_serving: Callable[[str], Awaitable[None]] | None = None,
 ) -> None:
-    """Runs ipamd until stop is set. Raises ConfigError (incl. ConfigMismatch) before
-    listening when the configuration cannot work."""
-    connection = EtcdConnection(config.etcd_endpoints, config.etcd_timeout, tls=config.etcd_tls)
-    tasks: list[asyncio.Task[None]] = []
-    closers: list[Callable[[], Awaitable[None]]] = []
+    """Runs ipamd until stop is set. Raises ConfigError (incl. ConfigMismatch) when the
+    configuration cannot work. Each start step registers its undo as soon as it succeeded,
+    so a failure at any step, like the stop at the end, undoes the earlier ones in
+    reverse: gRPC first (no new calls, open streams ended), then the batcher and the
+    background tasks that use etcd, then the etcd connection, and HTTP last, so /healthz
+    and /metrics answer until the very end."""
+    async with contextlib.AsyncExitStack() as stack:
+        await _start_and_serve(config, stop, on_serving, stack)
+
+
+async def _start_and_serve(
+    config: IpamConfig,
+    stop: asyncio.Event,
+    on_serving: Callable[[str], Awaitable[None]] | None,
+    stack: contextlib.AsyncExitStack,
+) -> None:
+    metrics = IpamdMetrics()
+    readiness = Readiness()
+    http, http_address = await start_http(
+        build_app(metrics.registry, readiness), config.http_host, config.http_port
+    )
+    stack.push_async_callback(http.cleanup)
+
+    connection = EtcdConnection(
+        config.etcd_endpoints,
+        config.etcd_timeout,
+        tls=config.etcd_tls,
+        on_failure=lambda method: metrics.etcd_failures.labels(method).inc(),
+    )
+    stack.push_async_callback(connection.close)
+    keys = KeyLayout(config.etcd_prefix)
+    store = EtcdStore(connection, keys)
+    if not await _until_stopped(bootstrap_cluster_config(store, config), stop):
+        return
+
+    readiness.phase = "loading indexes"
+    health_servicer = health_aio.HealthServicer()
+    for service in ("", IPAM_SERVICE):
+        await health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+    store_health = StoreHealth(
+        ["claims", "addresses"], HealthPublisher(health_servicer, readiness).publish
+    )
+    claims = ClaimIndex(keys, config.cluster)
+    addresses = AddressIndex(keys)
+    metrics.count_from(addresses.used_count, claims.claimed_count)
+    mirrors = [
+        PrefixMirror("claims", store, keys.claims, claims.reset, claims.apply, store_health.report),
+        PrefixMirror(
+            "addresses", store, keys.ips, addresses.reset, addresses.apply, store_health.report
+        ),
+    ]
+    for mirror in mirrors:
+        _start_task(stack, mirror.run(), f"mirror-{mirror.name}")
+    for mirror in mirrors:
+        if not await _until_stopped(mirror.loaded.wait(), stop):
+            return
+    reclaimer = Reclaimer(store, config.quarantine_seconds, config.reconcile_interval)
+    await reclaimer.restore_unwatched_lapses(config.node_lease_ttl)
+    _start_task(stack, reclaimer.run(), "reclaimer")
+
+    reserver = ReservationBatcher(store)
+    stack.push_async_callback(reserver.close)
+    allocator = Allocator(store, config.cluster, config.node_lease_ttl, claims, addresses, reserver)
+    ipam_servicer = IpamServicer(
+        allocator, store, str(config.cluster.cluster_cidr), config.node_lease_ttl, metrics
+    )
+    # No port sharing: a second ipamd on the same address must fail, not split the calls.
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    ipam_pb2_grpc.add_IpamServicer_to_server(ipam_servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (IPAM_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    host, _, _ = config.listen.rpartition(":")
     try:
-        keys = KeyLayout(config.etcd_prefix)
-        store = EtcdStore(connection, keys)
-        await bootstrap_cluster_config(store, config)
+        port = server.add_insecure_port(config.listen)
+    except RuntimeError as error:
+        raise ConfigError(f"cannot listen on {config.listen}: {error}") from None
+    await server.start()
 
-        health_servicer = health_aio.HealthServicer()
-        for service in ("", IPAM_SERVICE):
-            await health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
-        store_health = StoreHealth(
-            ["claims", "addresses"], HealthPublisher(health_servicer).publish
-        )
-
-        claims = ClaimIndex(keys, config.cluster)
-        addresses = AddressIndex(keys)
-        mirrors = [
-            PrefixMirror(
-                "claims", store, keys.claims, claims.reset, claims.apply, store_health.report
-            ),
-            PrefixMirror(
-                "addresses", store, keys.ips, addresses.reset, addresses.apply, store_health.report
-            ),
-        ]
-        tasks += [asyncio.create_task(m.run(), name=f"mirror-{m.name}") for m in mirrors]
-        for mirror in mirrors:
-            await mirror.loaded.wait()
-        reclaimer = Reclaimer(store, config.quarantine_seconds, config.reconcile_interval)
-        await reclaimer.restore_unwatched_lapses(config.node_lease_ttl)
-        tasks.append(asyncio.create_task(reclaimer.run(), name="reclaimer"))
-
-        reserver = ReservationBatcher(store)
-        closers.append(reserver.close)
-        allocator = Allocator(
-            store, config.cluster, config.node_lease_ttl, claims, addresses, reserver
-        )
-        ipam_servicer = IpamServicer(
-            allocator, store, str(config.cluster.cluster_cidr), config.node_lease_ttl
-        )
-        server = grpc.aio.server()
-        ipam_pb2_grpc.add_IpamServicer_to_server(ipam_servicer, server)
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        reflection.enable_server_reflection(
-            (IPAM_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-        )
-        host, _, _ = config.listen.rpartition(":")
-        try:
-            port = server.add_insecure_port(config.listen)
-        except RuntimeError as error:
-            raise ConfigError(f"cannot listen on {config.listen}: {error}") from None
-        await server.start()
-        address = f"{host}:{port}"
-        log.info("serving", extra={"address": address})
-        if on_serving is not None:
-            await on_serving(address)
-
-        await stop.wait()
-        log.info("stopping", extra={"grace_seconds": SHUTDOWN_GRACE_SECONDS})
+    async def stop_grpc() -> None:
+        # Health first, so balancers move away; then the streams, which never end by
+        # themselves; then the unary calls get the grace period to finish.
+        readiness.serving = False
         await health_servicer.enter_graceful_shutdown()
         ipam_servicer.end_streams()
         await server.stop(SHUTDOWN_GRACE_SECONDS)
-    finally:
-        for close in closers:
-            await close()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await connection.close()
+
+    stack.push_async_callback(stop_grpc)
+    readiness.serving = True
+    address = f"{host}:{port}"
+    log_event(log, "serving", address=address, http_address=http_address)
+    if on_serving is not None:
+        await on_serving(address)
+
+    await stop.wait()
+    log_event(log, "stopping", grace_seconds=SHUTDOWN_GRACE_SECONDS)
 
 
 async def run_until_signalled(config: IpamConfig) -> None:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
 import grpc
+from podnet.logs import log_event
 from podnet.v1 import ipam_pb2, ipam_pb2_grpc
 
 from ipamd.addressing import gateway_of, parse_network
@@ -23,6 +24,7 @@ from ipamd.errors import (
     RangeExhausted,
     StoreUnavailable,
 )
+from ipamd.metrics import IpamdMetrics
 from ipamd.range_stream import LiveRange, RangeAdded, RangeEvent, RangeSnapshot, live_range_events
 from ipamd.records import PodRef
 from ipamd.store import EtcdStore
@@ -91,8 +93,14 @@ def _live_range_message(live: LiveRange, cluster_cidr: str, ttl: int) -> ipam_pb
 
 class IpamServicer(ipam_pb2_grpc.IpamServicer):
     def __init__(
-        self, allocator: Allocator, store: EtcdStore, cluster_cidr: str, lease_ttl: int
+        self,
+        allocator: Allocator,
+        store: EtcdStore,
+        cluster_cidr: str,
+        lease_ttl: int,
+        metrics: IpamdMetrics,
     ) -> None:
+        self._metrics = metrics
         self._allocator = allocator
         self._store = store
         self._cluster_cidr = cluster_cidr
@@ -107,26 +115,40 @@ class IpamServicer(ipam_pb2_grpc.IpamServicer):
         self._shutting_down.set()
 
     async def _answer(
-        self, context: Context, method: str, operation: Awaitable[T], **fields: str
+        self, context: Context, method: str, operation: Awaitable[T], **fields: Any
     ) -> T:
         started = time.perf_counter()
+        code = grpc.StatusCode.UNKNOWN  # unless the operation ends in a way named below
         try:
             result = await operation
+            code = grpc.StatusCode.OK
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
         except IpamError as error:
             code = status_for(error)
-            log.log(
-                logging.ERROR if code is grpc.StatusCode.INTERNAL else logging.INFO,
-                "request failed",
-                extra={"method": method, "code": code.name, "error": str(error), **fields},
+            internal = code is grpc.StatusCode.INTERNAL
+            log_event(
+                log,
+                "rpc_failed",
+                logging.ERROR if internal else logging.INFO,
+                method=method,
+                code=code.name,
+                reason=str(error),
+                error=error if internal else None,
+                **fields,
             )
             await context.abort(code, str(error))
-        log.debug(
-            "request done",
-            extra={
-                "method": method,
-                "ms": round((time.perf_counter() - started) * 1e3, 2),
-                **fields,
-            },
+        finally:
+            self._metrics.rpcs.labels(method, code.name).inc()
+            self._metrics.rpc_latency.labels(method).observe(time.perf_counter() - started)
+        log_event(
+            log,
+            "rpc_done",
+            logging.DEBUG,
+            method=method,
+            ms=round((time.perf_counter() - started) * 1e3, 2),
+            **fields,
         )
         return result
 
@@ -213,18 +235,26 @@ class IpamServicer(ipam_pb2_grpc.IpamServicer):
     async def WatchNodeRanges(
         self, request: ipam_pb2.WatchNodeRangesRequest, context: Context
     ) -> AsyncIterator[ipam_pb2.NodeRangeEvent]:
-        log.info("range watch opened", extra={"resume_revision": request.resume_revision})
+        log_event(log, "range_watch_opened", resume_revision=request.resume_revision)
         # Headers now, so a resuming client knows the stream is up before any change.
         await context.send_initial_metadata(())
         events = aiter(live_range_events(self._store, request.resume_revision))
         shutdown = asyncio.ensure_future(self._shutting_down.wait())
+        self._metrics.range_streams_open.inc()
+        code = grpc.StatusCode.UNKNOWN
         try:
             while True:
                 next_event = asyncio.ensure_future(anext(events))
                 await asyncio.wait({next_event, shutdown}, return_when=asyncio.FIRST_COMPLETED)
                 if not next_event.done():
                     next_event.cancel()
+                    code = grpc.StatusCode.OK
                     return
                 yield self._event_message(next_event.result())
+        except (asyncio.CancelledError, GeneratorExit):
+            code = grpc.StatusCode.CANCELLED
+            raise
         finally:
             shutdown.cancel()
+            self._metrics.range_streams_open.dec()
+            self._metrics.rpcs.labels("WatchNodeRanges", code.name).inc()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+import os
+from collections.abc import Coroutine, Mapping
 from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
 
 from grpc_health.v1 import health_pb2
 from podnet.logs import log_event
@@ -20,15 +22,29 @@ from netagent.controllers.peer_route_follower import PeerRouteFollower
 from netagent.dataplane.config import DataplaneConfig
 from netagent.dataplane.kernel import KernelDataplane
 from netagent.dataplane.route_diff import RouteDiff
+from netagent.errors import AgentStartError
 from netagent.ipam_client import IpamClient, NodeRange
 from netagent.metrics import AgentMetrics
 from netagent.seams import Dataplane, Ipam
 from netagent.server.cni_socket import SERVICE_NAME, start_cni_server
 from netagent.server.http import build_app, start_http
+from netagent.server.status import AgentStatus, PeerRange, add_status_route
 from netagent.verbs.invocation import InvocationHandler
 from netagent.verbs.service import CniService, ServiceSettings
 
 logger = logging.getLogger("podnet.agent")
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.errno:
+        return os.strerror(error.errno)
+    return str(error)
+
+
+def _remove_socket(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        path.unlink()
+
 
 SPOOL_RETRY_SECONDS = 5.0
 
@@ -76,46 +92,87 @@ class Agent:
     def stop(self) -> None:
         self._stop.set()
 
+    async def status(self) -> AgentStatus:
+        node_range = self.holder.current
+        fenced = node_range is None or not self.service.serving_adds
+        reason = "no pod range held" if node_range is None else "reconciling"
+        return AgentStatus(
+            node=self.config.node_name,
+            range=str(node_range.cidr) if node_range else None,
+            fenced=fenced,
+            fenced_reason=reason if fenced else None,
+            ipamd_stream_connected=self.peers.connected,
+            peer_ranges=tuple(
+                PeerRange(r.node, str(r.cidr), str(r.node_ip))
+                for r in sorted(self.peers.peers.values(), key=lambda r: r.node)
+            ),
+            attachments=len(await self.dataplane.list_host_veths()),
+            spool_length=len(load_spooled(self.config.spool_dir)),
+        )
+
     async def run(self) -> None:
-        cni_endpoint = await start_cni_server(
-            self.config.socket_path,
-            self.handler,
-            self.config.cni_allowed_uids,
-            self.metrics.cni_callers_refused.inc,
-        )
+        """Each start step registers its undo as soon as it succeeded, so a failure at any
+        step, like the stop at the end, undoes the earlier ones in reverse: background
+        loops cancelled (they use everything below), HTTP closed, the CNI server stopped
+        (in-flight calls get a grace period) and its socket removed, the conflist removed
+        (when asked to), the ipamd channel closed last."""
+        async with contextlib.AsyncExitStack() as stack:
+            await self._start_and_serve(stack)
+
+    async def _start_and_serve(self, stack: contextlib.AsyncExitStack) -> None:
+        stack.push_async_callback(self.ipam.close)
+        if self.config.remove_conf_on_exit:
+            stack.callback(conflist.remove, self.config.conflist_path)
+        stack.callback(_remove_socket, self.config.socket_path)
+        try:
+            cni_endpoint = await start_cni_server(
+                self.config.socket_path,
+                self.handler,
+                self.config.cni_allowed_uids,
+                self.metrics.cni_callers_refused.inc,
+            )
+        except (OSError, RuntimeError) as error:
+            raise AgentStartError(
+                f"cannot serve CNI on {self.config.socket_path}: {_reason(error)}"
+            ) from None
+        stack.push_async_callback(cni_endpoint.stop, 2)
         health = cni_endpoint.health
-        http = await start_http(
-            build_app(self.metrics, self.readiness), self.config.http_host, self.config.http_port
-        )
+        app = build_app(self.metrics, self.readiness)
+        add_status_route(app, self.status)
+        try:
+            http = await start_http(app, self.config.http_host, self.config.http_port)
+        except OSError as error:
+            address = f"{self.config.http_host}:{self.config.http_port}"
+            raise AgentStartError(f"cannot serve HTTP on {address}: {_reason(error)}") from None
+        stack.push_async_callback(http.cleanup)
         self.holder.on_change(self._on_range_change)
         await self.dataplane.enable_ipv4_forwarding()
-        tasks: list[asyncio.Task[None]] = []
-        try:
-            node_range = await self.holder.acquire_until_held(self._stop)
-            if node_range is not None:
-                await self.service.reconcile()
-                await self._replay_spool()
-                self.service.start_serving_adds()
-                tasks = [
-                    asyncio.create_task(self.holder.keep_alive(self._stop)),
-                    asyncio.create_task(self.peers.run(self._stop)),
-                    asyncio.create_task(self._retry_spool_periodically()),
-                ]
-                await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-                self._log_ready(node_range.cidr)
-                await self._stop.wait()
-        finally:
-            log_event(logger, "stopping")
-            tasks.extend(self._background)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await cni_endpoint.stop(grace=2)
-            await http.cleanup()
-            await self.ipam.close()
-            if self.config.remove_conf_on_exit:
-                conflist.remove(self.config.conflist_path)
-            self.config.socket_path.unlink(missing_ok=True)
+        stack.push_async_callback(self._cancel_background)
+        stack.callback(log_event, logger, "stopping")
+
+        node_range = await self.holder.acquire_until_held(self._stop)
+        if node_range is None:
+            return
+        await self.service.reconcile()
+        await self._replay_spool()
+        self.service.start_serving_adds()
+        self._start_background(self.holder.keep_alive(self._stop))
+        self._start_background(self.peers.run(self._stop))
+        self._start_background(self._retry_spool_periodically())
+        await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+        self._log_ready(node_range.cidr)
+        await self._stop.wait()
+
+    def _start_background(self, work: Coroutine[object, object, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _cancel_background(self) -> None:
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _on_range_change(self, node_range: NodeRange | None, reclaimed: bool) -> None:
         self.metrics.range_held.set(1 if node_range else 0)
@@ -149,9 +206,7 @@ class Agent:
             action="disconnecting the pods attached before the reclaim",
         )
         self.service.stop_serving_adds()
-        task = asyncio.create_task(self._reconcile_until_done(cidr))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._start_background(self._reconcile_until_done(cidr))
 
     async def _reconcile_until_done(self, cidr: IPv4Network) -> None:
         delay = 0.2
@@ -159,7 +214,7 @@ class Agent:
             try:
                 await self.service.reconcile()
             except Exception as error:
-                log_event(logger, "reconcile_failed", logging.WARNING, error=repr(error))
+                log_event(logger, "reconcile_failed", logging.WARNING, error=error)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), delay)
                 delay = min(delay * 2, 2.0)

@@ -14,6 +14,10 @@ class ConfigError(AgentError):
     """A flag value the agent cannot run with."""
 
 
+class AgentStartError(AgentError):
+    """A start step failed; the message is the one line the operator sees."""
+
+
 class NodeFenced(AgentError):
     """The node holds no pod range right now: ADD must be retried later."""
 

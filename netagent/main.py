@@ -6,6 +6,9 @@ import os
 
 # Set before grpc is imported: pyroute2 must never fork helpers inside grpc.aio.
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+# gRPC core's own plain-text stderr lines would break the JSON-lines log; what it reports
+# reaches us as exceptions, logged in the schema. GRPC_VERBOSITY=debug brings them back.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 import asyncio
 import signal
@@ -15,7 +18,7 @@ from podnet.cli import exit_with_error
 from podnet.logs import configure_logging
 
 from netagent.config import AgentConfig, parse_config
-from netagent.errors import ConfigError
+from netagent.errors import AgentStartError, ConfigError
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -24,7 +27,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ConfigError as error:
         exit_with_error("podnet-agent", error)
     configure_logging(config.log_level)
-    asyncio.run(_serve(config))
+    try:
+        asyncio.run(_serve(config))
+    except AgentStartError as error:
+        exit_with_error("podnet-agent", error, status=1)
 
 
 async def _serve(config: AgentConfig) -> None:
@@ -33,7 +39,10 @@ async def _serve(config: AgentConfig) -> None:
     from netagent import dataplane
     from netagent.agent import Agent
 
-    config.spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        config.spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as error:
+        raise AgentStartError(f"cannot create --spool-dir {config.spool_dir}: {error}") from None
     mtu = config.mtu or dataplane.default_route_mtu()
     agent = Agent.from_config(config, mtu)
     loop = asyncio.get_running_loop()

@@ -91,7 +91,7 @@ class NodeRangeHolder:
             try:
                 return await self.acquire()
             except (IpamUnavailable, IpamRangeNotHeld, IpamFailed) as error:
-                log_event(logger, "range_acquire_failed", _level_of(error), error=str(error))
+                log_event(logger, "range_acquire_failed", _level_of(error), error=error)
             try:
                 await asyncio.wait_for(stop.wait(), delay)
             except TimeoutError:
@@ -126,17 +126,15 @@ class NodeRangeHolder:
             else:
                 await self._set(await self._client.renew_range(self._node, node_range.cidr))
         except (IpamUnavailable, IpamFailed, IpamRejected) as error:
-            log_event(logger, "range_renew_failed", _level_of(error), error=str(error))
+            log_event(logger, "range_renew_failed", _level_of(error), error=error)
         except IpamRangeNotHeld as error:
-            log_event(logger, "range_lost", logging.ERROR, error=str(error))
+            log_event(logger, "range_lost", logging.ERROR, error=error)
             self._reclaimed = True
             await self._set(None)
             try:
                 await self.acquire()
             except (IpamUnavailable, IpamRangeNotHeld, IpamFailed) as retry_error:
-                log_event(
-                    logger, "range_acquire_failed", _level_of(retry_error), error=str(retry_error)
-                )
+                log_event(logger, "range_acquire_failed", _level_of(retry_error), error=retry_error)
 
 
 def _level_of(error: Exception) -> int:

@@ -71,6 +71,11 @@ class PeerRouteFollower:
         """True while the range stream from ipamd is up (ipamd is reachable)."""
         return self._connected
 
+    @property
+    def peers(self) -> Mapping[str, NodeRange]:
+        """The other nodes' live ranges by node name, as the stream last showed them."""
+        return {n: r for n, r in self._live.items() if n != self._own_node}
+
     async def run(self, stop: asyncio.Event) -> None:
         reconciler = asyncio.create_task(self._reconcile_on_change())
         try:
@@ -95,7 +100,7 @@ class PeerRouteFollower:
                     logger,
                     "peer_stream_lost" if was_connected else "peer_stream_retry",
                     logging.ERROR if isinstance(error, IpamFailed) else level,
-                    error=str(error),
+                    error=error,
                     resume_revision=self._revision,
                 )
             try:
@@ -113,7 +118,7 @@ class PeerRouteFollower:
             try:
                 await self._reconcile()
             except Exception as error:
-                log_event(logger, "peer_sync_failed", logging.ERROR, error=repr(error))
+                log_event(logger, "peer_sync_failed", logging.ERROR, error=error)
                 await asyncio.sleep(RETRY_SECONDS)
                 self._changed.set()
 

@@ -9,6 +9,8 @@ import os
 from collections.abc import AsyncIterator
 from ipaddress import IPv4Interface, IPv4Network
 
+from podnet.logs import log_event
+
 from netagent.dataplane.config import DEFAULT_CONFIG, DataplaneConfig
 from netagent.dataplane.errors import (
     DataplaneError,
@@ -77,15 +79,14 @@ class PodAttacher:
                     f"attach {spec.host_ifname} took longer than {config.netlink_timeout}s"
                 ) from None
             raise
-        log.info(
-            "pod attached",
-            extra={
-                "container_id": spec.container_id,
-                "netns": self._netns_path,
-                "ifname": spec.ifname,
-                "host_veth": spec.host_ifname,
-                "pod_address": str(spec.address),
-            },
+        log_event(
+            log,
+            "pod_attached",
+            container_id=spec.container_id,
+            netns=self._netns_path,
+            ifname=spec.ifname,
+            host_veth=spec.host_ifname,
+            pod_address=str(spec.address),
         )
         return attachment
 
@@ -184,12 +185,20 @@ async def _undo(spec: PodNetworkSpec, config: DataplaneConfig, cause: BaseExcept
         async with asyncio.timeout(config.undo_timeout), node_rtnl() as node:
             await node.delete_link(spec.host_ifname)
     except (DataplaneError, TimeoutError, OSError) as error:
-        log.error(
-            "attach failed and its veth could not be removed",
-            extra={"host_veth": spec.host_ifname, "error": str(error), "cause": str(cause)},
+        log_event(
+            log,
+            "attach_undo_failed",
+            logging.ERROR,
+            host_veth=spec.host_ifname,
+            cause=repr(cause),
+            error=error,
         )
     else:
-        log.warning(
-            "attach failed, veth removed",
-            extra={"host_veth": spec.host_ifname, "netns": str(spec.netns), "cause": str(cause)},
+        log_event(
+            log,
+            "attach_undone",
+            logging.WARNING,
+            host_veth=spec.host_ifname,
+            netns=str(spec.netns),
+            cause=repr(cause),
         )

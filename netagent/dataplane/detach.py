@@ -6,6 +6,8 @@ import asyncio
 import logging
 import os
 
+from podnet.logs import log_event
+
 from netagent.dataplane.config import DEFAULT_CONFIG, DataplaneConfig
 from netagent.dataplane.errors import DataplaneTimeout, NetnsNotFound, NotANetns
 from netagent.dataplane.namespaces import open_pod_netns
@@ -38,9 +40,12 @@ async def detach(
         raise DataplaneTimeout(
             f"detach {host_ifname} took longer than {config.netlink_timeout}s"
         ) from None
-    log.info(
-        "pod detached" if deleted else "pod already detached",
-        extra={"netns": netns_path, "ifname": ifname, "host_veth": host_ifname},
+    log_event(
+        log,
+        "pod_detached" if deleted else "pod_already_detached",
+        netns=netns_path,
+        ifname=ifname,
+        host_veth=host_ifname,
     )
     return deleted
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from ipaddress import IPv4Network
 
+from podnet.logs import log_event
+
 from netagent.dataplane.config import DEFAULT_CONFIG, DataplaneConfig
 from netagent.dataplane.masquerade_rules import masquerade_script, removal_script
 from netagent.dataplane.nft import run_nft
@@ -23,16 +25,15 @@ async def apply_masquerade(
         await remove_masquerade(config)
         return
     await run_nft(masquerade_script(config.nft_table, cluster_cidr, pod_range), config)
-    log.info(
-        "masquerade applied",
-        extra={
-            "table": config.nft_table,
-            "cluster_cidr": str(cluster_cidr),
-            "pod_range": str(pod_range) if pod_range else None,
-        },
+    log_event(
+        log,
+        "masquerade_applied",
+        table=config.nft_table,
+        cluster_cidr=str(cluster_cidr),
+        pod_range=str(pod_range) if pod_range else None,
     )
 
 
 async def remove_masquerade(config: DataplaneConfig = DEFAULT_CONFIG) -> None:
     await run_nft(removal_script(config.nft_table), config)
-    log.info("masquerade removed", extra={"table": config.nft_table})
+    log_event(log, "masquerade_removed", table=config.nft_table)

@@ -10,6 +10,8 @@ import logging
 from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv4Network
 
+from podnet.logs import log_event
+
 from netagent.dataplane.config import DEFAULT_CONFIG, DataplaneConfig
 from netagent.dataplane.errors import DataplaneTimeout, NetlinkOperationFailed, PeerRouteSyncFailed
 from netagent.dataplane.model import SCOPE_UNIVERSE
@@ -63,14 +65,13 @@ async def sync_peer_routes(
             f"syncing peer routes took longer than {config.netlink_timeout}s"
         ) from None
     if not diff.is_empty:
-        log.info(
-            "peer routes synced",
-            extra={
-                "deleted": [str(r.dst) for r in diff.delete],
-                "replaced": [f"{r.dst} via {r.via}" for r in diff.replace],
-                "added": [f"{r.dst} via {r.via}" for r in diff.add],
-                "failures": failures,
-            },
+        log_event(
+            log,
+            "peer_routes_applied",
+            deleted=[str(r.dst) for r in diff.delete],
+            replaced=[f"{r.dst} via {r.via}" for r in diff.replace],
+            added=[f"{r.dst} via {r.via}" for r in diff.add],
+            failures=failures,
         )
     if failures:
         raise PeerRouteSyncFailed(failures)

@@ -89,7 +89,7 @@ class CallerGate:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as error:  # EMFILE and the like: the caller sees a reset
-                log_event(logger, "cni_accept_failed", logging.ERROR, error=str(error))
+                log_event(logger, "cni_accept_failed", logging.ERROR, error=error)
                 return
             self._admit(connection)
 
@@ -120,7 +120,7 @@ class CallerGate:
                 self.registry.remove(address)
             else:
                 caller.release()
-            log_event(logger, "cni_relay_failed", logging.ERROR, error=str(error))
+            log_event(logger, "cni_relay_failed", logging.ERROR, error=error)
             return
 
         def closed(finished: _Relay) -> None:

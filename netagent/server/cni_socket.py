@@ -127,6 +127,9 @@ async def start_cni_server(
         await server.start()
         await refusal.start()
         await gate.start(socket_path)
+    except BaseException:
+        await CniEndpoint(socket_path, gate, server, refusal, health_servicer).stop(0)
+        raise
     finally:
         os.umask(old_umask)
     os.chmod(socket_path, 0o600)

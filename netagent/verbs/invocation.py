@@ -69,9 +69,10 @@ class InvocationHandler:
                     "cni_error",
                     level,
                     code=code,
-                    msg=cni_error.msg,
+                    reason=cni_error.msg,
                     details=cni_error.details,
                     ms=monotonic_ms(started),
+                    error=None if isinstance(error, CniError) else error,
                 )
                 stdout = encode_error(_requested_version(invocation.config), cni_error)
             else:

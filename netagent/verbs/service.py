@@ -167,7 +167,7 @@ class CniService:
                     logger,
                     "release_spooled",
                     logging.ERROR if isinstance(error, IpamFailed) else logging.WARNING,
-                    error=str(error),
+                    error=error,
                     spool_file=str(path),
                 )
                 return
@@ -288,7 +288,7 @@ class CniService:
         try:
             await self._ipam.release(self._settings.node_name, container_id, ifname)
         except Exception as error:
-            log_event(logger, "undo_release_failed", logging.ERROR, error=repr(error))
+            log_event(logger, "undo_release_failed", logging.ERROR, error=error)
 
 
 def _invocation_for_spool(request: CniRequest) -> Invocation:

@@ -17,10 +17,10 @@ from typing import Any
 from podnetctl.etcd_access import EtcdAccess
 from tools.lab.etcd_server import EtcdServer
 from tools.lab.pki import IPAMD_ETCD_USER, LabPki
-from tools.lab.processes import spawn, stop, tcp_open, wait_until
+from tools.lab.processes import spawn, stop, wait_until
 
 VENV_BIN = Path(sys.executable).parent
-ETCD_PORT, ETCD_PEER_PORT, IPAMD_PORT, HTTP_PORT = 2379, 2380, 9600, 9610
+ETCD_PORT, ETCD_PEER_PORT, IPAMD_PORT, IPAMD_HTTP_PORT, HTTP_PORT = 2379, 2380, 9600, 9601, 9610
 ETCD_PREFIX = "/podnet"
 
 
@@ -105,6 +105,10 @@ class SingleNode:
                 str(VENV_BIN / "podnet-ipamd"),
                 "--listen",
                 f"127.0.0.1:{IPAMD_PORT}",
+                "--http-host",
+                "127.0.0.1",
+                "--http-port",
+                str(IPAMD_HTTP_PORT),
                 "--etcd",
                 f"127.0.0.1:{ETCD_PORT}",
                 "--etcd-prefix",
@@ -123,7 +127,11 @@ class SingleNode:
             netns=self.netns,
         )
         wait_until(
-            lambda: tcp_open("127.0.0.1", IPAMD_PORT, self.netns), 20, "ipamd", self.ipamd, log
+            lambda: self.http_get("/readyz", IPAMD_HTTP_PORT)[0] == 200,
+            20,
+            "ipamd ready",
+            self.ipamd,
+            log,
         )
 
     def start_agent(self, wait_ready: bool = True) -> None:
@@ -158,7 +166,8 @@ class SingleNode:
     def agent_ready(self) -> bool:
         return self.http_get("/readyz")[0] == 200
 
-    def http_get(self, path: str) -> tuple[int, str]:
+    def http_get(self, path: str, port: int = HTTP_PORT) -> tuple[int, str]:
+        """GET from inside the node namespace: the agent's HTTP unless port says otherwise."""
         done = subprocess.run(
             [
                 "ip",
@@ -172,7 +181,7 @@ class SingleNode:
                 "print(r.read().decode())\n"
                 "except urllib.error.HTTPError as e: print(e.code);print(e.read().decode())\n"
                 "except OSError: print(0)",
-                f"http://127.0.0.1:{HTTP_PORT}{path}",
+                f"http://127.0.0.1:{port}{path}",
             ],
             capture_output=True,
             text=True,

@@ -8,6 +8,8 @@ import contextlib
 import json
 import shutil
 import subprocess
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,11 +29,23 @@ from tools.lab.processes import spawn, stop, wait_until
 IPAMD = shutil.which("podnet-ipamd") or str(Path(__file__).parents[2] / ".venv/bin/podnet-ipamd")
 
 
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
+    """(status, body) of a GET; status 0 when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError:
+        return 0, ""
+
+
 @dataclass
 class Ipamd:
     process: subprocess.Popen[bytes]
     address: str
     log_path: Path
+    http_address: str
     channels: list[grpc.aio.Channel] = field(default_factory=list)
 
     def channel(self) -> grpc.aio.Channel:
@@ -41,6 +55,9 @@ class Ipamd:
 
     def stub(self) -> ipam_pb2_grpc.IpamAsyncStub:
         return ipam_pb2_grpc.IpamStub(self.channel())
+
+    def http(self, path: str) -> tuple[int, str]:
+        return http_get(f"http://{self.http_address}{path}")
 
     def log_events(self) -> list[dict[str, object]]:
         events = []
@@ -74,7 +91,7 @@ class IpamdFactory:
         finally:
             await connection.close()
 
-    def argv(self, listen: str, *flags: str, tls: bool = True) -> list[str]:
+    def argv(self, listen: str, *flags: str, tls: bool = True, http_port: int = 0) -> list[str]:
         """The command line of an ipamd on listen; without tls, no etcd TLS flags."""
         etcd_tls = [
             "--etcd-ca", str(self.etcd_tls.ca),
@@ -85,6 +102,10 @@ class IpamdFactory:
             IPAMD,
             "--listen",
             listen,
+            "--http-host",
+            "127.0.0.1",
+            "--http-port",
+            str(http_port),
             "--etcd",
             self.etcd.address,
             *(etcd_tls if tls else []),
@@ -97,18 +118,19 @@ class IpamdFactory:
 
     async def start(self, *flags: str, etcd: str | None = None, tls: bool = True) -> Ipamd:
         address = f"127.0.0.1:{free_port()}"
-        argv = self.argv(address, *flags, tls=tls)
+        http_address = f"127.0.0.1:{free_port()}"
+        argv = self.argv(address, *flags, tls=tls, http_port=int(http_address.rpartition(":")[2]))
         if etcd is not None:
             argv[argv.index("--etcd") + 1] = etcd
         log_path = self.log_dir / f"ipamd-{len(self.started)}.log"
         process = spawn(argv, log_path)
-        ipamd = Ipamd(process, address, log_path)
+        ipamd = Ipamd(process, address, log_path, http_address)
         self.started.append(ipamd)
 
-        def serving() -> bool:
-            return any(e.get("event") == "serving" for e in ipamd.log_events())
+        def ready() -> bool:
+            return ipamd.http("/readyz")[0] == 200
 
-        await asyncio.to_thread(wait_until, serving, 20.0, "ipamd serving", process, log_path)
+        await asyncio.to_thread(wait_until, ready, 20.0, "ipamd ready", process, log_path)
         return ipamd
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from pathlib import Path
 
@@ -75,8 +76,17 @@ async def test_survives_an_etcd_restart(
 
         await asyncio.to_thread(etcd.stop)
         lost_after = await _wait_health(ipamd, NOT_SERVING, 20)
+        status, reason = ipamd.http("/readyz")
+        assert (status, reason) == (503, "etcd unreachable: index watches down\n")
+        assert ipamd.http("/healthz")[0] == 200
+        _, metrics = ipamd.http("/metrics")
+        failures = re.findall(
+            r"^podnet_ipamd_etcd_request_failures_total\{.*\} (\S+)$", metrics, re.M
+        )
+        assert sum(float(value) for value in failures) > 0, metrics
         await asyncio.to_thread(etcd.start)
         back_after = await _wait_health(ipamd, SERVING, 20)
+        assert ipamd.http("/readyz")[0] == 200
         print(
             f"\nNOT_SERVING {lost_after:.1f}s after etcd stop, "
             f"SERVING {back_after:.1f}s after its restart"

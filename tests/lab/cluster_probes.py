@@ -173,6 +173,15 @@ def agent_metric(node: dict[str, Any], name: str) -> float:
     raise AssertionError(f"no metric {name} from {node['role']}")
 
 
+def agent_status(node: dict[str, Any]) -> dict[str, Any]:
+    """The agent's GET /status document."""
+    host, _, port = node["http_address"].rpartition(":")
+    status, body = http_get(node["netns"], host, int(port), "/status", 2.0)
+    assert status == 200, body
+    document: dict[str, Any] = json.loads(body)
+    return document
+
+
 def add_pod_on(lab: LabRunner, role: str, pod_name: str) -> dict[str, Any]:
     """A pod on any node (`pods add` only schedules on workers), recorded like the CLI's."""
     settings = LabSettings(prefix=lab.prefix, state_dir=lab.state_dir)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from podnet.logs import log_event
+
 from tools.cniexec.cache import CachedAttachment, ResultCache
 from tools.cniexec.conflist import NetworkConfigList, plugin_stdin, version_at_least
 from tools.cniexec.errors import (
@@ -201,15 +203,14 @@ class CniRuntime:
             runs.extend(error.runs)
             raise error.with_runs(tuple(runs)) from error
         runs.append(output.run)
-        logger.debug(
-            "plugin finished",
-            extra={
-                "event": "cni_plugin",
-                "command": command,
-                "plugin": plugin_type,
-                "container_id": conf.container_id,
-                "seconds": round(output.run.wall_seconds, 4),
-            },
+        log_event(
+            logger,
+            "cni_plugin_finished",
+            logging.DEBUG,
+            command=command,
+            plugin=plugin_type,
+            container_id=conf.container_id,
+            seconds=round(output.run.wall_seconds, 4),
         )
         return output.document
 

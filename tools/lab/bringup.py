@@ -146,7 +146,7 @@ def lab_up(settings: LabSettings, options: UpOptions, say: Callable[[str], None]
         with_agents.append(replace(node, agent=agent))
         lab = replace(lab, nodes=[*with_agents, *nodes[len(with_agents) :]])
         write_lab(paths.lab_json, lab)
-        wait_range_acquired(node.role, agent, min(options.timeout, 30.0))
+        wait_range_acquired(node, agent, min(options.timeout, 30.0))
 
     remaining = max(5.0, options.timeout - (time.monotonic() - started))
     views = wait_converged(lab.nodes, remaining, say)

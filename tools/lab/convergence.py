@@ -12,7 +12,7 @@ from typing import Any
 from tools.lab.daemons import daemon_alive
 from tools.lab.errors import LabStartError
 from tools.lab.netns import run_ip
-from tools.lab.probes import http_get, json_events, log_tail
+from tools.lab.probes import http_get, log_tail
 from tools.lab.state import NodeRecord
 
 
@@ -27,14 +27,22 @@ class NodeView:
     routes: tuple[tuple[str, str], ...]  # (dst, gateway) of every gatewayed route
 
 
-def agent_pod_cidr(agent_log: Path) -> str | None:
-    """The range from the agent's latest {"event":"ready","cidr":...} log line."""
-    events = json_events(agent_log, "ready")
-    for event in reversed(events):
-        cidr = event.get("cidr")
-        if isinstance(cidr, str) and cidr:
-            return cidr
-    return None
+def agent_status(node: NodeRecord, timeout: float = 1.0) -> dict[str, Any] | None:
+    """The agent's GET /status document; None while it does not answer."""
+    host, _, port = node.http_address.rpartition(":")
+    try:
+        status, body = http_get(node.netns, host, int(port), "/status", timeout)
+        document = json.loads(body) if status == 200 else None
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def agent_pod_cidr(node: NodeRecord) -> str | None:
+    """The range the agent holds right now (None when fenced or not answering)."""
+    status = agent_status(node)
+    cidr = status.get("range") if status else None
+    return cidr if isinstance(cidr, str) and cidr else None
 
 
 def gateway_routes(netns: str) -> tuple[tuple[str, str], ...]:
@@ -52,12 +60,11 @@ def agent_ready(node: NodeRecord, timeout: float = 1.0) -> bool:
 
 
 def observe(node: NodeRecord) -> NodeView:
-    log = Path(node.agent.log) if node.agent else None
     return NodeView(
         role=node.role,
         ip=node.ip,
         ready=agent_ready(node),
-        pod_cidr=agent_pod_cidr(log) if log else None,
+        pod_cidr=agent_pod_cidr(node) if node.agent else None,
         routes=gateway_routes(node.netns),
     )
 

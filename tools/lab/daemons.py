@@ -35,15 +35,19 @@ ETCD_PREFIX = "/podnet"
 
 def ipamd_argv(
     listen: str,
+    http_listen: str,
     etcd_address: str,
     etcd_tls: TlsFiles,
     cluster_cidr: str,
     node_prefix_length: int,
     opts: DaemonOptions,
 ) -> list[str]:
+    http_host, _, http_port = http_listen.rpartition(":")
     return [
         program_path("podnet-ipamd"),
         "--listen", listen,
+        "--http-host", http_host,
+        "--http-port", http_port,
         "--etcd", etcd_address,
         "--etcd-ca", str(etcd_tls.ca),
         "--etcd-cert", str(etcd_tls.cert),

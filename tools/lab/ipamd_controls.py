@@ -8,7 +8,7 @@ from dataclasses import replace
 from tools.lab.daemons import daemon_alive, kill_now, stop_daemon
 from tools.lab.errors import NodeControlError
 from tools.lab.lab_lock import lab_lock
-from tools.lab.launch import launch_ipamd, serving_events, wait_for_ipamd
+from tools.lab.launch import launch_ipamd, wait_for_ipamd
 from tools.lab.layout import LabPaths, LabSettings
 from tools.lab.pods import require_lab
 from tools.lab.state import DaemonRecord, write_lab
@@ -35,10 +35,9 @@ def _start(settings: LabSettings, timeout: float, say: Say) -> DaemonRecord:
         return lab.ipamd
     if lab.etcd is None:
         raise NodeControlError("the lab records no etcd for ipamd to use")
-    before = serving_events(lab.ipamd) if lab.ipamd is not None else 0
     ipamd = launch_ipamd(settings, lab.nodes[0], lab.etcd.address, lab.daemon_options)
     write_lab(paths.lab_json, replace(lab, ipamd=ipamd))
-    wait_for_ipamd(ipamd, timeout, before)
+    wait_for_ipamd(ipamd, timeout)
     say(f"ipamd serving on {ipamd.address} (pid {ipamd.pid})")
     return ipamd
 

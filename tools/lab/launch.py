@@ -6,10 +6,12 @@ import time
 from pathlib import Path
 
 from netagent.server.internal_sockets import longest_path
+from tools.lab.convergence import agent_pod_cidr
 from tools.lab.daemons import DaemonOptions, agent_argv, daemon_alive, ipamd_argv, start_daemon
 from tools.lab.errors import LabStartError
 from tools.lab.layout import (
     AGENT_HTTP_PORT,
+    IPAMD_HTTP_PORT,
     IPAMD_PORT,
     MAX_UNIX_SOCKET_PATH,
     LabPaths,
@@ -17,7 +19,7 @@ from tools.lab.layout import (
     NodePlan,
 )
 from tools.lab.pki import LabPki
-from tools.lab.probes import json_events, log_tail, tcp_reachable
+from tools.lab.probes import http_get, log_tail
 from tools.lab.state import DaemonRecord, NodeRecord
 
 
@@ -53,6 +55,12 @@ def ipamd_address(control_plane: NodeRecord) -> str:
     return f"{control_plane.ip}:{IPAMD_PORT}"
 
 
+def ipamd_http_address(ipamd: DaemonRecord) -> str:
+    """Where the lab's ipamd serves /readyz and /metrics: its gRPC host, IPAMD_HTTP_PORT."""
+    host, _, _ = ipamd.address.rpartition(":")
+    return f"{host}:{IPAMD_HTTP_PORT}"
+
+
 def launch_ipamd(
     settings: LabSettings,
     control_plane: NodeRecord,
@@ -64,6 +72,7 @@ def launch_ipamd(
         "podnet-ipamd",
         ipamd_argv(
             address,
+            f"{control_plane.ip}:{IPAMD_HTTP_PORT}",
             etcd_address,
             LabPki(LabPaths(settings.state_dir).pki_dir).ipamd_etcd_client(),
             settings.cluster_cidr,
@@ -76,17 +85,20 @@ def launch_ipamd(
     )
 
 
-def serving_events(ipamd: DaemonRecord) -> int:
-    """How many times ipamd logged "serving" so far (its log survives restarts)."""
-    return len(json_events(Path(ipamd.log), "serving"))
+def ipamd_ready(ipamd: DaemonRecord, timeout: float = 1.0) -> bool:
+    host, _, port = ipamd_http_address(ipamd).rpartition(":")
+    try:
+        status, _ = http_get(ipamd.netns, host, int(port), "/readyz", timeout)
+    except OSError:
+        return False
+    return status == 200
 
 
-def wait_for_ipamd(ipamd: DaemonRecord, timeout: float, events_before: int = 0) -> None:
-    """Until this ipamd logged "serving" (one more time than events_before) and takes TCP."""
-    host, _, port = ipamd.address.rpartition(":")
+def wait_for_ipamd(ipamd: DaemonRecord, timeout: float) -> None:
+    """Until this ipamd answers /readyz with 200 (etcd connected, indexes loaded, serving)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if serving_events(ipamd) > events_before and tcp_reachable(ipamd.netns, host, int(port)):
+        if daemon_alive(ipamd) and ipamd_ready(ipamd):
             return
         if not daemon_alive(ipamd):
             raise LabStartError(
@@ -119,11 +131,11 @@ def launch_agent(
     )
 
 
-def wait_range_acquired(role: str, agent: DaemonRecord, timeout: float) -> None:
-    """Until the agent has logged that it leased its node range."""
-    log = Path(agent.log)
+def wait_range_acquired(node: NodeRecord, agent: DaemonRecord, timeout: float) -> None:
+    """Until the agent's /status shows the node range it leased."""
+    role, log = node.role, Path(agent.log)
     deadline = time.monotonic() + timeout
-    while not json_events(log, "range_acquired"):
+    while agent_pod_cidr(node) is None:
         if not daemon_alive(agent):
             raise LabStartError(
                 f"agent of {role} exited; its log ({log}) ends with:\n" + log_tail(log)

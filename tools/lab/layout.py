@@ -12,6 +12,7 @@ from tools.lab.errors import LabUsageError
 DOCKER_NETWORK = ipaddress.IPv4Network("172.18.0.0/16")
 CONFLIST_FILE = "10-podnet.conflist"
 IPAMD_PORT = 9090
+IPAMD_HTTP_PORT = 9091
 AGENT_HTTP_PORT = 9099
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380

@@ -18,7 +18,7 @@ from tools.lab.launch import ipamd_address, launch_agent, make_node_dirs, node_r
 from tools.lab.layout import LabPaths, LabSettings, plan_node, role_index
 from tools.lab.netns import delete_netns, list_netns, pids_in_netns, run_ip
 from tools.lab.pods import delete_pod, require_lab
-from tools.lab.probes import json_events, log_tail
+from tools.lab.probes import log_tail
 from tools.lab.processes import kill_pid
 from tools.lab.state import DaemonRecord, LabRecord, NodeRecord, read_pods, remove_pod, write_lab
 
@@ -61,10 +61,8 @@ def node_stop(settings: LabSettings, name: str, kill: bool, say: Say) -> None:
         say(f"{how} the agent of {node.role} (pid {node.agent.pid})")
 
 
-def wait_agent_ready(
-    node: NodeRecord, agent: DaemonRecord, ready_before: int, timeout: float
-) -> str:
-    """Until this agent answers /readyz 200 and logged "ready"; returns its range."""
+def wait_agent_ready(node: NodeRecord, agent: DaemonRecord, timeout: float) -> str:
+    """Until this agent answers /readyz 200 and /status shows its range; returns it."""
     log = Path(agent.log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -72,8 +70,8 @@ def wait_agent_ready(
             raise LabStartError(
                 f"agent of {node.role} exited; its log ({log}) ends with:\n" + log_tail(log)
             )
-        cidr = agent_pod_cidr(log)
-        if len(json_events(log, "ready")) > ready_before and cidr and agent_ready(node):
+        cidr = agent_pod_cidr(node)
+        if cidr and agent_ready(node):
             return cidr
         time.sleep(0.1)
     raise LabStartError(
@@ -90,11 +88,10 @@ def node_start(settings: LabSettings, name: str, timeout: float, say: Say) -> No
         if agent_running(node):
             say(f"the agent of {node.role} is already running")
             return node
-        ready_before = len(json_events(paths.log(f"{node.role}-agent"), "ready"))
         agent = launch_agent(settings, node, _ipamd_address(lab), lab.daemon_options)
         node = replace(node, agent=agent)
         write_lab(paths.lab_json, _with_node(lab, node))
-        cidr = wait_agent_ready(node, agent, ready_before, timeout)
+        cidr = wait_agent_ready(node, agent, timeout)
         node = replace(node, pod_cidr=cidr)
         write_lab(paths.lab_json, _with_node(lab, node))
     say(f"started the agent of {node.role} (pid {agent.pid}): pods {cidr}")

@@ -43,13 +43,13 @@ def _read_conflist(path: str) -> dict[str, Any] | None:
 def node_reports(lab: LabRecord) -> list[NodeReport]:
     reports = []
     for node in lab.nodes:
-        log = Path(node.agent.log) if node.agent else None
+        alive = node.agent is not None and daemon_alive(node.agent)
         routes = run_ip("route", "show", netns=node.netns, check=False)
         reports.append(
             NodeReport(
                 node=node,
-                agent_alive=node.agent is not None and daemon_alive(node.agent),
-                pod_cidr=(agent_pod_cidr(log) if log else None) or node.pod_cidr,
+                agent_alive=alive,
+                pod_cidr=(agent_pod_cidr(node) if alive else None) or node.pod_cidr,
                 conflist=_read_conflist(node.conflist),
                 routes=[line.rstrip() for line in routes.splitlines() if line.strip()],
             )

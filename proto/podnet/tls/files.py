@@ -18,6 +18,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
+from podnet.logs import log_event
 from podnet.tls.certificates import parse_pem_certificates, spiffe_id_of, trust_domain_of_ca
 from podnet.tls.errors import InvalidIdentity, TlsError, TlsFileError
 from podnet.tls.identity import SpiffeId
@@ -104,9 +105,12 @@ class WatchedTlsFiles:
                     try:
                         self._take_in()
                     except TlsError as error:
-                        log.warning(
-                            "TLS files changed but cannot be used yet; keeping the previous",
-                            extra={"error": str(error)},
+                        log_event(
+                            log,
+                            "tls_files_unusable",
+                            logging.WARNING,
+                            error=error,
+                            action="keeping the previous certificate",
                         )
             return self._material
 
@@ -125,13 +129,12 @@ class WatchedTlsFiles:
             material.ca_pem != self._material.ca_pem
         ):
             self._material = material
-            log.info(
-                "TLS certificate loaded",
-                extra={
-                    "identity": str(material.identity),
-                    "serial": f"{material.pair.certificate.serial_number:x}",
-                    "not_after": material.pair.certificate.not_valid_after_utc.isoformat(),
-                },
+            log_event(
+                log,
+                "tls_certificate_loaded",
+                identity=str(material.identity),
+                serial=f"{material.pair.certificate.serial_number:x}",
+                not_after=material.pair.certificate.not_valid_after_utc.isoformat(),
             )
         self._state = state
 
