@@ -23,6 +23,7 @@ from ipamd.indexes import AddressIndex, ClaimIndex, PrefixMirror, StoreHealth
 from ipamd.keys import KeyLayout
 from ipamd.reclaimer import Reclaimer
 from ipamd.records import StoredClusterConfig
+from ipamd.replica_status import ReplicaStatus
 from ipamd.reservation_batcher import ReservationBatcher
 from ipamd.servicer import IpamServicer
 from ipamd.store import EtcdStore
@@ -115,7 +116,11 @@ async def serve(
             store, config.cluster, config.node_lease_ttl, claims, addresses, reserver
         )
         ipam_servicer = IpamServicer(
-            allocator, store, str(config.cluster.cluster_cidr), config.node_lease_ttl
+            allocator,
+            store,
+            str(config.cluster.cluster_cidr),
+            config.node_lease_ttl,
+            replica=ReplicaStatus(store_health, connection),
         )
         server = grpc.aio.server()
         ipam_pb2_grpc.add_IpamServicer_to_server(ipam_servicer, server)

@@ -23,6 +23,8 @@ from netagent.dataplane.route_diff import RouteDiff
 from netagent.ipam_client import IpamClient, NodeRange
 from netagent.metrics import AgentMetrics
 from netagent.seams import Dataplane, Ipam
+from netagent.server.admin import AdminService
+from netagent.server.attachment_journal import AttachmentJournal
 from netagent.server.cni_socket import SERVICE_NAME, start_cni_server
 from netagent.server.http import build_app, start_http
 from netagent.verbs.invocation import InvocationHandler
@@ -52,10 +54,12 @@ class Agent:
             self.metrics,
             ipamd_reachable=lambda: self.peers.connected,
         )
-        self.handler = InvocationHandler(self.service, self.metrics)
+        self.journal = AttachmentJournal()
+        self.handler = self.journal.recording(InvocationHandler(self.service, self.metrics))
         self.mtu = mtu
         self._stop = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
+        self.admin = AdminService.for_agent(self, self.journal, self.metrics.registry)
 
     @classmethod
     def from_config(cls, config: AgentConfig, mtu: int) -> Agent:
@@ -91,6 +95,8 @@ class Agent:
         await self.dataplane.enable_ipv4_forwarding()
         tasks: list[asyncio.Task[None]] = []
         try:
+            if self.admin is not None:
+                await self.admin.start()
             node_range = await self.holder.acquire_until_held(self._stop)
             if node_range is not None:
                 await self.service.reconcile()
@@ -110,6 +116,8 @@ class Agent:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self.admin is not None:
+                await self.admin.stop()
             await cni_endpoint.stop(grace=2)
             await http.cleanup()
             await self.ipam.close()

@@ -24,7 +24,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ConfigError as error:
         exit_with_error("podnet-agent", error)
     configure_logging(config.log_level)
-    asyncio.run(_serve(config))
+    try:
+        asyncio.run(_serve(config))
+    except ConfigError as error:  # found once running: TLS files, the admin listener
+        exit_with_error("podnet-agent", error)
 
 
 async def _serve(config: AgentConfig) -> None:
