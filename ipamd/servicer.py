@@ -222,7 +222,9 @@ class IpamServicer(ipam_pb2_grpc.IpamServicer):
         released = await self._answer(
             context,
             "ReleasePodIp",
-            self._allocator.release_pod_ip(request.node, request.container_id, request.ifname),
+            self._allocator.release_pod_ip(
+                request.node, request.container_id, request.ifname, request.address
+            ),
             node=request.node,
             container_id=request.container_id,
             ifname=request.ifname,

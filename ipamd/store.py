@@ -495,10 +495,15 @@ class EtcdStore:
         )
 
     async def release(
-        self, node_range: ipaddress.IPv4Network, container_id: str, ifname: str
+        self,
+        node_range: ipaddress.IPv4Network,
+        container_id: str,
+        ifname: str,
+        only_address: str = "",
     ) -> AttachmentRecord | None:
         """Deletes attachment + ip record if the ip record is still this attachment's (both
-        were written by one txn, so they share a mod revision). Returns what was released."""
+        were written by one txn, so they share a mod revision). Returns what was released.
+        only_address: release only if the attachment holds that address."""
         attachment_key = self.keys.attachment(node_range, container_id, ifname)
         for _ in range(5):
             reply = await self._etcd.txn([], [_get(attachment_key)])
@@ -506,6 +511,8 @@ class EtcdStore:
             if kv is None:
                 return None
             attachment = AttachmentRecord.decode(kv.value)
+            if only_address not in ("", attachment.address):
+                return None
             ip_key = self.keys.ip(node_range, ipaddress.IPv4Address(attachment.address))
             released = await self._etcd.txn(
                 [

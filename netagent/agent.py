@@ -54,8 +54,8 @@ class Agent:
             self.metrics,
             ipamd_reachable=lambda: self.peers.connected,
         )
+        self.handler = InvocationHandler(self.service, self.metrics)
         self.journal = AttachmentJournal()
-        self.handler = self.journal.recording(InvocationHandler(self.service, self.metrics))
         self.mtu = mtu
         self._stop = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
@@ -83,7 +83,7 @@ class Agent:
     async def run(self) -> None:
         cni_endpoint = await start_cni_server(
             self.config.socket_path,
-            self.handler,
+            self.journal.recording(self.handler),
             self.config.cni_allowed_uids,
             self.metrics.cni_callers_refused.inc,
         )

@@ -217,19 +217,25 @@ class ReleasePodIpRequest(_message.Message):
     NODE_FIELD_NUMBER: _builtins.int
     CONTAINER_ID_FIELD_NUMBER: _builtins.int
     IFNAME_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
     node: _builtins.str
     container_id: _builtins.str
     ifname: _builtins.str
+    address: _builtins.str
+    """If set, release only while the attachment holds this address (an operator
+    releasing what it saw, not what a re-added container got since).
+    """
     def __init__(
         self,
         *,
         node: _builtins.str = ...,
         container_id: _builtins.str = ...,
         ifname: _builtins.str = ...,
+        address: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "ifname", b"ifname", "node", b"node"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "container_id", b"container_id", "ifname", b"ifname", "node", b"node"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
