@@ -35,7 +35,7 @@ def _agent_detail(view: AgentStatusView) -> str:
     if view.error:
         return view.error
     ipamd = "ipamd connected" if view.ipamd_connected else "ipamd NOT connected"
-    return f"{view.cidr or 'no range'}, {view.readiness}, {ipamd}"
+    return f"{view.readiness}, {ipamd}"
 
 
 def _fenced(view: AgentStatusView) -> str:
