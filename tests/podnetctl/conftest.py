@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.ipamd.conftest import ipamd_factory  # noqa: F401  (a fixture, for ipamd tests here)
 from tests.lab.conftest import LabRunner
 
 PODNETCTL = str(Path(sys.executable).parent / "podnetctl")

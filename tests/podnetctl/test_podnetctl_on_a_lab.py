@@ -60,7 +60,7 @@ def add_pod(lab: LabRunner, stem: str) -> dict[str, Any]:
     """A pod of its own for a test that breaks it (`pods del --name STEM` removes it)."""
     lab.ok("pods", "add", "--count", "1", "--name", stem)
     [pod] = [pod for pod in shown(lab)["pods"] if pod["name"] == f"{stem}-1"]
-    return pod
+    return dict(pod)
 
 
 def one_line(stderr: str) -> str:
