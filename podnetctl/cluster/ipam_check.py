@@ -79,7 +79,8 @@ def _orphans(
 ) -> list[Finding]:
     findings = []
     own = by_key.get((attached.node, attached.container_id, attached.ifname))
-    where = f"{attached.host_veth}"
+    if not attached.addresses and own is not None:
+        return []  # its allocation shows as a leak: "... of this attachment routes no address"
     for address in attached.addresses or ("",):
         allocation = by_address.get(address) if address else None
         if allocation is not None and allocation == own:
@@ -90,7 +91,7 @@ def _orphans(
                 f"on node {allocation.node}"
             )
         elif own is not None:
-            ipamd_says = f"this attachment holds {own.address}, {address or 'no address'} is free"
+            ipamd_says = f"this attachment holds {own.address}, {address} is free"
         elif address:
             ipamd_says = f"{address} is not allocated"
         else:
@@ -104,7 +105,7 @@ def _orphans(
                 attached.container_id,
                 attached.ifname,
                 ipamd_says,
-                f"{where} {routes}",
+                f"{attached.host_veth} {routes}",
             )
         )
     return findings

@@ -78,6 +78,19 @@ def test_a_veth_naming_no_attachment_and_routing_nothing_is_an_orphan() -> None:
     ]
 
 
+def test_an_attachment_whose_address_route_is_gone_is_one_leak() -> None:
+    findings = compare([allocated("10.0.0.2", "a")], {"n1": [wired((), "a", veth="vethA")]})
+
+    assert summary(findings) == [
+        (
+            "leak",
+            "10.0.0.2",
+            "a",
+            "allocated to a/eth0 (pod default/pod-a) | vethA of this attachment routes no address",
+        )
+    ]
+
+
 def test_allocations_of_nodes_whose_agent_did_not_answer_are_not_judged() -> None:
     findings = compare(
         [allocated("10.0.1.2", "x", node="n2"), allocated("10.0.0.2", "a")],
