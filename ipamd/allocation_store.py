@@ -48,7 +48,11 @@ class AllocationStore(Protocol):
     ) -> AttachmentLookup: ...
 
     async def release(
-        self, node_range: ipaddress.IPv4Network, container_id: str, ifname: str
+        self,
+        node_range: ipaddress.IPv4Network,
+        container_id: str,
+        ifname: str,
+        only_address: str = "",
     ) -> AttachmentRecord | None: ...
 
     async def list_allocations(

@@ -238,7 +238,7 @@ class Allocator:
         raise RangeExhausted(f"node range {node_range} has no free pod address")
 
     async def release_pod_ip(
-        self, node: str, container_id: str, ifname: str
+        self, node: str, container_id: str, ifname: str, only_address: str = ""
     ) -> AttachmentRecord | None:
         _require_name("node", node)
         _require_name("container_id", container_id)
@@ -246,7 +246,9 @@ class Allocator:
         state = await self._store.read_node(node)
         if state is None:
             return None
-        return await self._store.release(parse_network(state.record.cidr), container_id, ifname)
+        return await self._store.release(
+            parse_network(state.record.cidr), container_id, ifname, only_address
+        )
 
     async def list_allocations(self, node: str) -> list[PodAttachment]:
         _require_name("node", node)

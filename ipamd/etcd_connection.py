@@ -183,6 +183,13 @@ class EtcdConnection:
     async def revoke_lease(self, lease_id: int) -> None:
         await self._unary("leasestub", "LeaseRevoke", rpc.LeaseRevokeRequest(ID=lease_id))
 
+    async def lease_time_to_live(self, lease_id: int) -> tuple[int, int]:
+        """(granted TTL, seconds left) of a lease; seconds left is -1 once it expired."""
+        reply = await self._unary(
+            "leasestub", "LeaseTimeToLive", rpc.LeaseTimeToLiveRequest(ID=lease_id)
+        )
+        return int(reply.grantedTTL), int(reply.TTL)
+
     async def keep_alive_once(self, lease_id: int) -> int:
         """Refreshes a lease once; returns its new TTL, 0 or less when the lease is gone."""
         endpoint = self.active_endpoint

@@ -150,6 +150,11 @@ class StoreHealth:
         self._listener = listener
         self._serving: bool | None = None
 
+    @property
+    def serving(self) -> bool:
+        """Every mirror's watch is up: etcd is reachable."""
+        return bool(self._serving)
+
     def report(self, source: str, up: bool) -> None:
         self._up[source] = up
         serving = all(self._up.values())

@@ -76,6 +76,11 @@ class QuarantineMark:
     def encode(self) -> bytes:
         return _encode({"cidr": self.cidr, "since": self.since})
 
+    @classmethod
+    def decode(cls, raw: bytes) -> QuarantineMark:
+        doc = _decode(raw)
+        return cls(str(doc["cidr"]), str(doc["since"]))
+
 
 @dataclass(frozen=True)
 class PodRef:

@@ -26,6 +26,7 @@ from ipamd.keys import KeyLayout
 from ipamd.metrics import IpamdMetrics
 from ipamd.reclaimer import Reclaimer
 from ipamd.records import StoredClusterConfig
+from ipamd.replica_status import ReplicaStatus
 from ipamd.reservation_batcher import ReservationBatcher
 from ipamd.servicer import IpamServicer
 from ipamd.store import EtcdStore
@@ -175,7 +176,12 @@ async def _start_and_serve(
     stack.push_async_callback(reserver.close)
     allocator = Allocator(store, config.cluster, config.node_lease_ttl, claims, addresses, reserver)
     ipam_servicer = IpamServicer(
-        allocator, store, str(config.cluster.cluster_cidr), config.node_lease_ttl, metrics
+        allocator,
+        store,
+        str(config.cluster.cluster_cidr),
+        config.node_lease_ttl,
+        metrics,
+        replica=ReplicaStatus(store_health, connection),
     )
     # No port sharing: a second ipamd on the same address must fail, not split the calls.
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])

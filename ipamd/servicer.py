@@ -11,7 +11,11 @@ from typing import Any, TypeVar
 
 import grpc
 from podnet.logs import log_event
+from podnet.tls.errors import InvalidIdentity
+from podnet.tls.identity import Role
+from podnet.tls.peer import peer_identity
 from podnet.v1 import ipam_pb2, ipam_pb2_grpc
+from podnet.version import podnet_version
 
 from ipamd.addressing import gateway_of, parse_network
 from ipamd.allocator import Allocator, NodeRangeGrant, PodAttachment
@@ -27,7 +31,8 @@ from ipamd.errors import (
 from ipamd.metrics import IpamdMetrics
 from ipamd.range_stream import LiveRange, RangeAdded, RangeEvent, RangeSnapshot, live_range_events
 from ipamd.records import PodRef
-from ipamd.store import EtcdStore
+from ipamd.replica_status import ReplicaStatus
+from ipamd.store import EtcdStore, NodeOverview
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +96,21 @@ def _live_range_message(live: LiveRange, cluster_cidr: str, ttl: int) -> ipam_pb
     )
 
 
+def _node_info_message(node: NodeOverview) -> ipam_pb2.NodeInfo:
+    lease = node.heartbeat
+    return ipam_pb2.NodeInfo(
+        node=node.node,
+        cidr=node.record.cidr,
+        node_ip=node.record.node_ip,
+        live=lease is not None,
+        lease_ttl_seconds=lease.ttl if lease else 0,
+        lease_remaining_seconds=lease.remaining if lease else 0,
+        quarantined=node.quarantined_since is not None,
+        quarantined_since=node.quarantined_since or "",
+        allocated=node.allocated,
+    )
+
+
 class IpamServicer(ipam_pb2_grpc.IpamServicer):
     def __init__(
         self,
@@ -99,13 +119,36 @@ class IpamServicer(ipam_pb2_grpc.IpamServicer):
         cluster_cidr: str,
         lease_ttl: int,
         metrics: IpamdMetrics,
+        *,
+        replica: ReplicaStatus | None = None,
+        trust_domain: str | None = None,
     ) -> None:
+        """trust_domain: callers' identities are checked against it; None when ipamd
+        serves without TLS, where callers have no identity and every call is allowed."""
         self._metrics = metrics
         self._allocator = allocator
         self._store = store
         self._cluster_cidr = cluster_cidr
         self._lease_ttl = lease_ttl
+        self._replica = replica
+        self._trust_domain = trust_domain
         self._shutting_down = asyncio.Event()
+
+    async def _require_admin(self, context: Context, method: str) -> None:
+        """Aborts the call unless an admin identity makes it."""
+        if self._trust_domain is None:
+            return
+        try:
+            identity = peer_identity(context, self._trust_domain)
+        except InvalidIdentity as error:
+            log.warning("call refused", extra={"method": method, "error": str(error)})
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(error))
+        if identity.role is not Role.ADMIN:
+            log.warning("call refused", extra={"method": method, "caller": str(identity)})
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"{method} is for admin identities; the caller is {identity}",
+            )
 
     def end_streams(self) -> None:
         """Ends every open WatchNodeRanges stream (at shutdown: they never end by themselves).
@@ -197,7 +240,9 @@ class IpamServicer(ipam_pb2_grpc.IpamServicer):
         released = await self._answer(
             context,
             "ReleasePodIp",
-            self._allocator.release_pod_ip(request.node, request.container_id, request.ifname),
+            self._allocator.release_pod_ip(
+                request.node, request.container_id, request.ifname, request.address
+            ),
             node=request.node,
             container_id=request.container_id,
             ifname=request.ifname,
@@ -218,6 +263,26 @@ class IpamServicer(ipam_pb2_grpc.IpamServicer):
         return ipam_pb2.ListAllocationsReply(
             allocations=[_allocation_message(a) for a in allocations]
         )
+
+    async def ListNodes(
+        self, request: ipam_pb2.ListNodesRequest, context: Context
+    ) -> ipam_pb2.ListNodesReply:
+        await self._require_admin(context, "ListNodes")
+        nodes = await self._answer(context, "ListNodes", self._store.node_overview())
+        return ipam_pb2.ListNodesReply(
+            nodes=[_node_info_message(node) for node in sorted(nodes, key=lambda n: n.node)],
+            cluster_cidr=self._cluster_cidr,
+        )
+
+    async def GetStatus(
+        self, request: ipam_pb2.GetIpamStatusRequest, context: Context
+    ) -> ipam_pb2.IpamStatus:
+        await self._require_admin(context, "GetStatus")
+        status = ipam_pb2.IpamStatus(version=podnet_version(), cluster_cidr=self._cluster_cidr)
+        if self._replica is not None:
+            status.etcd_reachable = self._replica.etcd_reachable()
+            status.etcd_endpoint = self._replica.etcd_endpoint()
+        return status
 
     def _event_message(self, event: RangeEvent) -> ipam_pb2.NodeRangeEvent:
         def message(live: LiveRange) -> ipam_pb2.NodeRange:

@@ -6,6 +6,7 @@ transaction whose compares make it safe against other replicas and callers.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import ipaddress
 from collections.abc import AsyncIterator, Sequence
@@ -18,7 +19,7 @@ from aetcd import rpc
 from ipamd.addressing import parse_network
 from ipamd.errors import ConfigMismatch
 from ipamd.etcd_connection import EtcdConnection, prefix_end
-from ipamd.keys import KeyLayout
+from ipamd.keys import KeyLayout, range_id
 from ipamd.records import (
     AttachmentRecord,
     IpRecord,
@@ -83,9 +84,11 @@ def _get(key: str) -> Any:
     return rpc.RequestOp(request_range=rpc.RangeRequest(key=key.encode()))
 
 
-def _get_prefix(prefix: str) -> Any:
+def _get_prefix(prefix: str, keys_only: bool = False) -> Any:
     raw = prefix.encode()
-    return rpc.RequestOp(request_range=rpc.RangeRequest(key=raw, range_end=prefix_end(raw)))
+    return rpc.RequestOp(
+        request_range=rpc.RangeRequest(key=raw, range_end=prefix_end(raw), keys_only=keys_only)
+    )
 
 
 def _first_kv(response: Any) -> Any | None:
@@ -159,6 +162,23 @@ class KeyChange:
     value: bytes
     prev_value: bytes | None
     revision: int
+
+
+@dataclass(frozen=True)
+class HeartbeatLease:
+    ttl: int  # as granted
+    remaining: int  # seconds left; 0 or less once lapsed
+
+
+@dataclass(frozen=True)
+class NodeOverview:
+    """What an operator sees of one node (ListNodes), read at one revision."""
+
+    node: str
+    record: NodeRecord
+    heartbeat: HeartbeatLease | None  # None: the heartbeat lapsed
+    quarantined_since: str | None  # the mark's wall time; None: not quarantined
+    allocated: int  # pod addresses held in the node's range
 
 
 @dataclass(frozen=True)
@@ -304,6 +324,53 @@ class EtcdStore:
             )
         return result
 
+    async def node_overview(self) -> list[NodeOverview]:
+        """Every node record with its heartbeat lease, quarantine mark and how many pod
+        addresses its range holds. Records, marks and address keys are read at one
+        revision; each lease's time to live just after."""
+        keys = self.keys
+        reply = await self._etcd.txn(
+            [],
+            [
+                _get_prefix(keys.nodes),
+                _get_prefix(keys.heartbeats),
+                _get_prefix(keys.quarantines),
+                _get_prefix(keys.ips, keys_only=True),
+            ],
+        )
+        nodes, heartbeats, quarantines, ips = (r.response_range.kvs for r in reply.responses)
+        lease_of = {keys.last_segment(kv.key.decode()): kv.lease for kv in heartbeats}
+        since_of = {
+            keys.last_segment(kv.key.decode()): QuarantineMark.decode(kv.value).since
+            for kv in quarantines
+        }
+        per_range: dict[str, int] = {}
+        for kv in ips:
+            range_text = kv.key.decode()[len(keys.ips) :].partition("/")[0]
+            per_range[range_text] = per_range.get(range_text, 0) + 1
+        records = [
+            (keys.last_segment(kv.key.decode()), NodeRecord.decode(kv.value)) for kv in nodes
+        ]
+        leases = await asyncio.gather(
+            *(self._heartbeat_lease(lease_of.get(node)) for node, _ in records)
+        )
+        return [
+            NodeOverview(
+                node=node,
+                record=record,
+                heartbeat=lease,
+                quarantined_since=since_of.get(node),
+                allocated=per_range.get(range_id(parse_network(record.cidr)), 0),
+            )
+            for (node, record), lease in zip(records, leases, strict=True)
+        ]
+
+    async def _heartbeat_lease(self, lease: int | None) -> HeartbeatLease | None:
+        if not lease:
+            return None
+        ttl, remaining = await self._etcd.lease_time_to_live(lease)
+        return HeartbeatLease(ttl, remaining) if remaining > 0 else None
+
     async def start_quarantine(self, node: NodeLiveness) -> int | None:
         """Marks a silent node; returns the mark's revision, None if something changed."""
         mark_key = self.keys.quarantine(node.node)
@@ -428,10 +495,15 @@ class EtcdStore:
         )
 
     async def release(
-        self, node_range: ipaddress.IPv4Network, container_id: str, ifname: str
+        self,
+        node_range: ipaddress.IPv4Network,
+        container_id: str,
+        ifname: str,
+        only_address: str = "",
     ) -> AttachmentRecord | None:
         """Deletes attachment + ip record if the ip record is still this attachment's (both
-        were written by one txn, so they share a mod revision). Returns what was released."""
+        were written by one txn, so they share a mod revision). Returns what was released.
+        only_address: release only if the attachment holds that address."""
         attachment_key = self.keys.attachment(node_range, container_id, ifname)
         for _ in range(5):
             reply = await self._etcd.txn([], [_get(attachment_key)])
@@ -439,6 +511,8 @@ class EtcdStore:
             if kv is None:
                 return None
             attachment = AttachmentRecord.decode(kv.value)
+            if only_address not in ("", attachment.address):
+                return None
             ip_key = self.keys.ip(node_range, ipaddress.IPv4Address(attachment.address))
             released = await self._etcd.txn(
                 [

@@ -26,6 +26,8 @@ from netagent.errors import AgentStartError
 from netagent.ipam_client import IpamClient, NodeRange
 from netagent.metrics import AgentMetrics
 from netagent.seams import Dataplane, Ipam
+from netagent.server.admin import AdminService
+from netagent.server.attachment_journal import AttachmentJournal
 from netagent.server.cni_socket import SERVICE_NAME, start_cni_server
 from netagent.server.http import build_app, start_http
 from netagent.server.status import AgentStatus, PeerRange, add_status_route
@@ -69,9 +71,11 @@ class Agent:
             ipamd_reachable=lambda: self.peers.connected,
         )
         self.handler = InvocationHandler(self.service, self.metrics)
+        self.journal = AttachmentJournal()
         self.mtu = mtu
         self._stop = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
+        self.admin = AdminService.for_agent(self, self.journal, self.metrics.registry)
 
     @classmethod
     def from_config(cls, config: AgentConfig, mtu: int) -> Agent:
@@ -127,7 +131,7 @@ class Agent:
         try:
             cni_endpoint = await start_cni_server(
                 self.config.socket_path,
-                self.handler,
+                self.journal.recording(self.handler),
                 self.config.cni_allowed_uids,
                 self.metrics.cni_callers_refused.inc,
             )
@@ -149,6 +153,9 @@ class Agent:
         await self.dataplane.enable_ipv4_forwarding()
         stack.push_async_callback(self._cancel_background)
         stack.callback(log_event, logger, "stopping")
+        if self.admin is not None:
+            await self.admin.start()
+            stack.push_async_callback(self.admin.stop)
 
         node_range = await self.holder.acquire_until_held(self._stop)
         if node_range is None:

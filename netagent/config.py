@@ -11,6 +11,7 @@ from pathlib import Path
 
 from podnet.cli import OneLineArgumentParser
 from podnet.shim.defaults import DEFAULT_AGENT_SOCKET, DEFAULT_SPOOL_DIR
+from podnet.tls.files import TlsFiles
 
 from netagent.errors import ConfigError
 from netagent.mtu import MAX_MTU, MIN_MTU
@@ -34,6 +35,11 @@ class AgentConfig:
     masquerade: bool
     ipamd_timeout: float
     log_level: str
+    # The node's CA bundle and pair (node/<name>); None: no TLS, no admin service.
+    tls: TlsFiles | None = None
+    # Where the read-only admin service (AgentAdmin, mutual TLS) listens; None: off.
+    admin_listen: str | None = None
+    admin_listen_given: bool = False  # set explicitly: failing to serve it is fatal
 
     def __post_init__(self) -> None:
         if not self.node_name or "/" in self.node_name:
@@ -53,6 +59,13 @@ class AgentConfig:
             raise ConfigError(f"--ipamd-timeout: must be positive, got {self.ipamd_timeout}")
         if self.cni_allowed_uid is not None and not 0 <= self.cni_allowed_uid < 2**32 - 1:
             raise ConfigError(f"--cni-allowed-uid: not a uid: {self.cni_allowed_uid}")
+        if self.admin_listen is not None:
+            _split_host_port(self.admin_listen, "--admin-listen")
+            if self.admin_listen_given and self.tls is None:
+                raise ConfigError(
+                    "--admin-listen: the admin service is mutual TLS only: "
+                    "give --tls-ca, --tls-cert and --tls-key"
+                )
         if longest_path(self.socket_path) > MAX_UNIX_SOCKET_PATH:
             raise ConfigError(
                 f"--socket: {self.socket_path} is too long: the agent also listens on "
@@ -133,6 +146,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=5.0,
         help="deadline in seconds for each call to ipamd [%(default)s]",
     )
+    add("--tls-ca", type=Path, help="CA bundle of the podnet CA (mutual TLS)")
+    add("--tls-cert", type=Path, help="this node's certificate (identity node/<node-name>)")
+    add("--tls-key", type=Path, help="the key of --tls-cert")
+    add(
+        "--admin-listen",
+        default=ADMIN_LISTEN_AUTO,
+        metavar="HOST:PORT|off",
+        help="the read-only admin gRPC service podnetctl calls (mutual TLS, admin "
+        f"identities only) (default: <node-ip>:{DEFAULT_ADMIN_PORT} when TLS is given)",
+    )
     add(
         "--log-level",
         default="info",
@@ -140,6 +163,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="[%(default)s]",
     )
     return parser
+
+
+ADMIN_LISTEN_AUTO = "auto"
+DEFAULT_ADMIN_PORT = 9611
+
+
+def _tls_files(args: argparse.Namespace) -> TlsFiles | None:
+    given = {"--tls-ca": args.tls_ca, "--tls-cert": args.tls_cert, "--tls-key": args.tls_key}
+    if not any(given.values()):
+        return None
+    missing = [flag for flag, value in given.items() if value is None]
+    if missing:
+        raise ConfigError(f"TLS needs all three files: give {', '.join(missing)}")
+    return TlsFiles(args.tls_ca, args.tls_cert, args.tls_key)
+
+
+def _admin_listen(value: str, node_ip: ipaddress.IPv4Address) -> str | None:
+    if value == "off":
+        return None
+    if value == ADMIN_LISTEN_AUTO:
+        return f"{node_ip}:{DEFAULT_ADMIN_PORT}"
+    return value
 
 
 def _split_host_port(value: str, flag: str) -> tuple[str, int]:
@@ -175,4 +220,7 @@ def parse_config(argv: Sequence[str] | None = None) -> AgentConfig:
         masquerade=not args.no_masquerade,
         ipamd_timeout=args.ipamd_timeout,
         log_level=args.log_level,
+        tls=_tls_files(args),
+        admin_listen=_admin_listen(args.admin_listen, node_ip),
+        admin_listen_given=args.admin_listen not in (ADMIN_LISTEN_AUTO, "off"),
     )

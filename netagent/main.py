@@ -31,6 +31,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(_serve(config))
     except AgentStartError as error:
         exit_with_error("podnet-agent", error, status=1)
+    except ConfigError as error:  # found once running: TLS files, the admin listener
+        exit_with_error("podnet-agent", error)
 
 
 async def _serve(config: AgentConfig) -> None:

@@ -6,4 +6,4 @@ PY=${PYTHON:-.venv/bin/python}
 export PATH="$(dirname "$PY"):$PATH"
 "$PY" -m grpc_tools.protoc -Iproto \
   --python_out=proto --mypy_out=proto --grpc_python_out=proto --mypy_grpc_out=proto \
-  proto/podnet/v1/cni.proto proto/podnet/v1/ipam.proto
+  proto/podnet/v1/cni.proto proto/podnet/v1/ipam.proto proto/podnet/v1/agent_admin.proto

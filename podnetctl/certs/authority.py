@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from podnet.tls.identity import Role, SpiffeId, check_name, trust_domain_uri
 
-from podnetctl.certs.profiles import PROFILES, etcd_peer_hostname
+from podnetctl.certs.profiles import PROFILES, Serving, etcd_peer_hostname
 from podnetctl.certs.validity import Validity
 from podnetctl.errors import CommandError
 
@@ -39,10 +39,14 @@ class LeafRequest:
         role = self.identity.role.value
         for dns_name in self.dns_names:
             check_name(dns_name, "DNS name")
-        if profile.server and not (self.dns_names or self.ip_addresses):
+        if profile.serving is Serving.ALWAYS and not self.has_addresses:
             raise CommandError(f"role {role} serves TLS: give its addresses with --dns or --ip")
-        if not profile.server and (self.dns_names or self.ip_addresses):
+        if profile.serving is Serving.NEVER and self.has_addresses:
             raise CommandError(f"role {role} is a client only: it takes no --dns or --ip")
+
+    @property
+    def has_addresses(self) -> bool:
+        return bool(self.dns_names or self.ip_addresses)
 
     def all_dns_names(self) -> tuple[str, ...]:
         """The DNS SANs to write: the requested ones plus those the role always carries."""
@@ -105,7 +109,8 @@ class CertificateAuthority:
                 f"{self.certificate.not_valid_after_utc:%Y-%m-%d}: issue it for fewer days"
             )
         profile = PROFILES[identity.role]
-        usages = [ExtendedKeyUsageOID.SERVER_AUTH] if profile.server else []
+        serves = profile.serves(request.has_addresses)
+        usages = [ExtendedKeyUsageOID.SERVER_AUTH] if serves else []
         usages += [ExtendedKeyUsageOID.CLIENT_AUTH] if profile.client else []
         names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(identity.uri)]
         names += [x509.DNSName(name) for name in request.all_dns_names()]

@@ -14,7 +14,8 @@ from podnetctl.certs.store import CertificateStore, LeafPaths
 from podnetctl.certs.validity import CA_DAYS, LEAF_DAYS
 
 ROLE_HELP = (
-    "node: an agent (NAME = node name); ipamd: an ipamd replica; admin: an operator; "
+    "node: an agent (NAME = node name; with --ip its node IP, it also serves the agent's "
+    "admin service); ipamd: an ipamd replica; admin: an operator; "
     "etcd: an etcd member; etcd-client: a client of etcd (NAME = etcd user)"
 )
 
@@ -60,10 +61,13 @@ def add_parser(subcommands: argparse._SubParsersAction[Any]) -> None:
     issue.add_argument("--role", type=_role, required=True, help=ROLE_HELP)
     issue.add_argument("--name", type=_name, required=True)
     issue.add_argument(
-        "--dns", action="append", default=[], help="a DNS SAN (server roles; repeatable)"
+        "--dns", action="append", default=[], help="a DNS SAN (server roles and node; repeatable)"
     )
     issue.add_argument(
-        "--ip", action="append", default=[], help="an IP SAN (server roles; repeatable)"
+        "--ip",
+        action="append",
+        default=[],
+        help="an IP SAN (server roles and node; repeatable)",
     )
     issue.add_argument("--days", type=_days, default=LEAF_DAYS, help=f"default {LEAF_DAYS}")
     issue.add_argument("--force", action="store_true", help="replace an existing certificate")

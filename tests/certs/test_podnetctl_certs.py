@@ -24,6 +24,8 @@ SERVER, CLIENT = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUT
 # role, name, SAN flags, the EKUs it must carry
 FULL_SET = [
     ("node", "worker", [], {CLIENT}),
+    # with its node IP, a node's certificate also serves the agent's admin service
+    ("node", "agent-a", ["--ip", "10.0.0.7"], {SERVER, CLIENT}),
     ("ipamd", "ipamd-0", ["--ip", "127.0.0.1", "--dns", "ipamd.kube-system.svc"], {SERVER}),
     ("admin", "alice", [], {CLIENT}),
     ("etcd", "etcd-0", ["--ip", "127.0.0.1", "--ip", "::1"], {SERVER, CLIENT}),
@@ -207,7 +209,7 @@ def test_the_trust_domain_is_configurable(tmp_path: Path) -> None:
         (["issue", "--role", "node", "--name", "Bad_Name"], 2, "'Bad_Name'"),
         (["issue", "--role", "node", "--name", "../escape"], 2, "'../escape'"),
         (["issue", "--role", "node", "--name", "a", "--days", "0"], 2, "'0'"),
-        (["issue", "--role", "node", "--name", "a", "--ip", "127.0.0.1"], 1, "client only"),
+        (["issue", "--role", "admin", "--name", "a", "--ip", "127.0.0.1"], 1, "client only"),
         (["issue", "--role", "ipamd", "--name", "a"], 1, "--dns or --ip"),
         (["issue", "--role", "ipamd", "--name", "a", "--ip", "300.1.1.1"], 1, "'300.1.1.1'"),
         (["issue", "--role", "ipamd", "--name", "a", "--dns", "x_y"], 1, "'x_y'"),

@@ -167,12 +167,13 @@ class MemoryAllocationStore:
         )
 
     async def release(
-        self, node_range: Network, container_id: str, ifname: str
+        self, node_range: Network, container_id: str, ifname: str, only_address: str = ""
     ) -> AttachmentRecord | None:
         self._enter("release")
-        attachment = self.attachments.pop((node_range, container_id, ifname), None)
-        if attachment is None:
+        attachment = self.attachments.get((node_range, container_id, ifname))
+        if attachment is None or only_address not in ("", attachment.address):
             return None
+        del self.attachments[(node_range, container_id, ifname)]
         self.ips.pop((node_range, ipaddress.IPv4Address(attachment.address)), None)
         return attachment
 

@@ -105,6 +105,7 @@ def lab_up(settings: LabSettings, options: UpOptions, say: Callable[[str], None]
     say(f"starting etcd on {control_plane.role}")
     paths.logs_dir.mkdir(parents=True, exist_ok=True)
     pki = LabPki(paths.pki_dir)
+    pki.admin()  # for podnetctl (podnetctl.json names it)
     etcd = EtcdServer(
         paths.etcd_data_dir,
         control_plane.ip,

@@ -68,6 +68,8 @@ def agent_argv(
     paths: NodePaths,
     http_listen: str,
     opts: DaemonOptions,
+    tls: TlsFiles,
+    admin_listen: str,
 ) -> list[str]:
     argv = [
         program_path("podnet-agent"),
@@ -79,6 +81,10 @@ def agent_argv(
         "--cni-conf-dir", str(paths.conf_dir),
         "--cni-conf-file", paths.conflist.name,
         "--http-listen", http_listen,
+        "--tls-ca", str(tls.ca),
+        "--tls-cert", str(tls.cert),
+        "--tls-key", str(tls.key),
+        "--admin-listen", admin_listen,
         "--remove-conf-on-exit",
     ]  # fmt: skip
     if opts.mtu is not None:

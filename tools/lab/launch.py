@@ -10,6 +10,7 @@ from tools.lab.convergence import agent_pod_cidr
 from tools.lab.daemons import DaemonOptions, agent_argv, daemon_alive, ipamd_argv, start_daemon
 from tools.lab.errors import LabStartError
 from tools.lab.layout import (
+    AGENT_ADMIN_PORT,
     AGENT_HTTP_PORT,
     IPAMD_HTTP_PORT,
     IPAMD_PORT,
@@ -43,6 +44,7 @@ def node_record(settings: LabSettings, paths: LabPaths, plan: NodePlan) -> NodeR
         cni_bin_dirs=[str(paths.bin_dir)],
         cni_cache_dir=str(node_paths.cni_cache_dir),
         http_address=f"{plan.ip}:{AGENT_HTTP_PORT}",
+        admin_address=f"{plan.ip}:{AGENT_ADMIN_PORT}",
     )
 
 
@@ -124,6 +126,8 @@ def launch_agent(
             paths.node(node.role),
             node.http_address,
             options,
+            LabPki(paths.pki_dir).node(node.name, node.ip),
+            node.admin_address or f"{node.ip}:{AGENT_ADMIN_PORT}",
         ),
         paths.log(f"{node.role}-agent"),
         node.netns,

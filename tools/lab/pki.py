@@ -16,6 +16,7 @@ from podnetctl.certs.store import CertificateStore
 from podnetctl.etcd_access import DEFAULT_USER, ROOT
 
 IPAMD_ETCD_USER = DEFAULT_USER
+LAB_OPERATOR = "lab-operator"  # the admin identity podnet-lab hands to podnetctl
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,14 @@ class LabPki:
         return EtcdMemberTls(
             self.files(Role.ETCD, name, ips=[host]), etcd_peer_hostname(self.trust_domain)
         )
+
+    def node(self, name: str, node_ip: str) -> TlsFiles:
+        """An agent's pair: it calls ipamd and serves its admin service at node_ip."""
+        return self.files(Role.NODE, name, ips=[node_ip])
+
+    def admin(self) -> TlsFiles:
+        """The operator's identity, for podnetctl."""
+        return self.files(Role.ADMIN, LAB_OPERATOR)
 
     def etcd_root(self) -> TlsFiles:
         """etcd's administrator (RBAC), kept out of every daemon."""

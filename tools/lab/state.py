@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.lab.options import DaemonOptions
+from tools.lab.podnetctl_config import PODNETCTL_CONFIG, podnetctl_config
 
 SCHEMA = "podnet-lab/v1"
 
@@ -43,6 +44,7 @@ class NodeRecord:
     http_address: str
     agent: DaemonRecord | None = None
     pod_cidr: str | None = None
+    admin_address: str = ""  # the agent's admin service (podnetctl)
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,9 @@ def lab_from_json(document: dict[str, Any]) -> LabRecord:
 
 
 def write_lab(path: Path, lab: LabRecord) -> None:
+    """lab.json, and podnetctl.json beside it so that podnetctl follows the lab."""
     write_json_atomically(path, lab_to_json(lab))
+    write_json_atomically(path.parent / PODNETCTL_CONFIG, podnetctl_config(lab))
 
 
 def read_lab(path: Path) -> LabRecord | None:

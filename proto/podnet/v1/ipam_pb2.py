@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14podnet/v1/ipam.proto\x12\tpodnet.v1\"8\n\x17\x41\x63quireNodeRangeRequest\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x0f\n\x07node_ip\x18\x02 \x01(\t\"z\n\tNodeRange\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x0c\n\x04\x63idr\x18\x02 \x01(\t\x12\x0f\n\x07gateway\x18\x03 \x01(\t\x12\x0f\n\x07node_ip\x18\x04 \x01(\t\x12\x14\n\x0c\x63luster_cidr\x18\x05 \x01(\t\x12\x19\n\x11lease_ttl_seconds\x18\x06 \x01(\x03\"3\n\x15RenewNodeRangeRequest\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x0c\n\x04\x63idr\x18\x02 \x01(\t\"B\n\x06PodRef\x12\x15\n\rk8s_namespace\x18\x01 \x01(\t\x12\x10\n\x08k8s_name\x18\x02 \x01(\t\x12\x0f\n\x07k8s_uid\x18\x03 \x01(\t\"x\n\x14\x41llocatePodIpRequest\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x0c\n\x04\x63idr\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x03 \x01(\t\x12\x0e\n\x06ifname\x18\x04 \x01(\t\x12\x1e\n\x03pod\x18\x05 \x01(\x0b\x32\x11.podnet.v1.PodRef\"\xac\x01\n\x0fPodIpAllocation\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x15\n\rprefix_length\x18\x02 \x01(\x05\x12\x0f\n\x07gateway\x18\x03 \x01(\t\x12\x0c\n\x04\x63idr\x18\x04 \x01(\t\x12\x0c\n\x04node\x18\x05 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x06 \x01(\t\x12\x0e\n\x06ifname\x18\x07 \x01(\t\x12\x1e\n\x03pod\x18\x08 \x01(\x0b\x32\x11.podnet.v1.PodRef\"I\n\x13ReleasePodIpRequest\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x02 \x01(\t\x12\x0e\n\x06ifname\x18\x03 \x01(\t\"6\n\x11ReleasePodIpReply\x12\x10\n\x08released\x18\x01 \x01(\x08\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\"&\n\x16ListAllocationsRequest\x12\x0c\n\x04node\x18\x01 \x01(\t\"G\n\x14ListAllocationsReply\x12/\n\x0b\x61llocations\x18\x01 \x03(\x0b\x32\x1a.podnet.v1.PodIpAllocation\"1\n\x16WatchNodeRangesRequest\x12\x17\n\x0fresume_revision\x18\x01 \x01(\x03\"9\n\x11NodeRangeSnapshot\x12$\n\x06ranges\x18\x01 \x03(\x0b\x32\x14.podnet.v1.NodeRange\"\xae\x01\n\x0eNodeRangeEvent\x12\x30\n\x08snapshot\x18\x01 \x01(\x0b\x32\x1c.podnet.v1.NodeRangeSnapshotH\x00\x12%\n\x05\x61\x64\x64\x65\x64\x18\x02 \x01(\x0b\x32\x14.podnet.v1.NodeRangeH\x00\x12\'\n\x07removed\x18\x03 \x01(\x0b\x32\x14.podnet.v1.NodeRangeH\x00\x12\x10\n\x08revision\x18\x04 \x01(\x03\x42\x08\n\x06\x63hange2\xe4\x03\n\x04Ipam\x12L\n\x10\x41\x63quireNodeRange\x12\".podnet.v1.AcquireNodeRangeRequest\x1a\x14.podnet.v1.NodeRange\x12H\n\x0eRenewNodeRange\x12 .podnet.v1.RenewNodeRangeRequest\x1a\x14.podnet.v1.NodeRange\x12L\n\rAllocatePodIp\x12\x1f.podnet.v1.AllocatePodIpRequest\x1a\x1a.podnet.v1.PodIpAllocation\x12L\n\x0cReleasePodIp\x12\x1e.podnet.v1.ReleasePodIpRequest\x1a\x1c.podnet.v1.ReleasePodIpReply\x12U\n\x0fListAllocations\x12!.podnet.v1.ListAllocationsRequest\x1a\x1f.podnet.v1.ListAllocationsReply\x12Q\n\x0fWatchNodeRanges\x12!.podnet.v1.WatchNodeRangesRequest\x1a\x19.podnet.v1.NodeRangeEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14podnet/v1/ipam.proto\x12\tpodnet.v1\"8\n\x17\x41\x63quireNodeRangeRequest\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x0f\n\x07node_ip\x18\x02 \x01(\t\"z\n\tNodeRange\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x0c\n\x04\x63idr\x18\x02 \x01(\t\x12\x0f\n\x07gateway\x18\x03 \x01(\t\x12\x0f\n\x07node_ip\x18\x04 \x01(\t\x12\x14\n\x0c\x63luster_cidr\x18\x05 \x01(\t\x12\x19\n\x11lease_ttl_seconds\x18\x06 \x01(\x03\"3\n\x15RenewNodeRangeRequest\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x0c\n\x04\x63idr\x18\x02 \x01(\t\"B\n\x06PodRef\x12\x15\n\rk8s_namespace\x18\x01 \x01(\t\x12\x10\n\x08k8s_name\x18\x02 \x01(\t\x12\x0f\n\x07k8s_uid\x18\x03 \x01(\t\"x\n\x14\x41llocatePodIpRequest\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x0c\n\x04\x63idr\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x03 \x01(\t\x12\x0e\n\x06ifname\x18\x04 \x01(\t\x12\x1e\n\x03pod\x18\x05 \x01(\x0b\x32\x11.podnet.v1.PodRef\"\xac\x01\n\x0fPodIpAllocation\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x15\n\rprefix_length\x18\x02 \x01(\x05\x12\x0f\n\x07gateway\x18\x03 \x01(\t\x12\x0c\n\x04\x63idr\x18\x04 \x01(\t\x12\x0c\n\x04node\x18\x05 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x06 \x01(\t\x12\x0e\n\x06ifname\x18\x07 \x01(\t\x12\x1e\n\x03pod\x18\x08 \x01(\x0b\x32\x11.podnet.v1.PodRef\"Z\n\x13ReleasePodIpRequest\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x02 \x01(\t\x12\x0e\n\x06ifname\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x04 \x01(\t\"6\n\x11ReleasePodIpReply\x12\x10\n\x08released\x18\x01 \x01(\x08\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\"&\n\x16ListAllocationsRequest\x12\x0c\n\x04node\x18\x01 \x01(\t\"G\n\x14ListAllocationsReply\x12/\n\x0b\x61llocations\x18\x01 \x03(\x0b\x32\x1a.podnet.v1.PodIpAllocation\"1\n\x16WatchNodeRangesRequest\x12\x17\n\x0fresume_revision\x18\x01 \x01(\x03\"9\n\x11NodeRangeSnapshot\x12$\n\x06ranges\x18\x01 \x03(\x0b\x32\x14.podnet.v1.NodeRange\"\xae\x01\n\x0eNodeRangeEvent\x12\x30\n\x08snapshot\x18\x01 \x01(\x0b\x32\x1c.podnet.v1.NodeRangeSnapshotH\x00\x12%\n\x05\x61\x64\x64\x65\x64\x18\x02 \x01(\x0b\x32\x14.podnet.v1.NodeRangeH\x00\x12\'\n\x07removed\x18\x03 \x01(\x0b\x32\x14.podnet.v1.NodeRangeH\x00\x12\x10\n\x08revision\x18\x04 \x01(\x03\x42\x08\n\x06\x63hange\"\x12\n\x10ListNodesRequest\"\xc4\x01\n\x08NodeInfo\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x0c\n\x04\x63idr\x18\x02 \x01(\t\x12\x0f\n\x07node_ip\x18\x03 \x01(\t\x12\x0c\n\x04live\x18\x04 \x01(\x08\x12\x19\n\x11lease_ttl_seconds\x18\x05 \x01(\x03\x12\x1f\n\x17lease_remaining_seconds\x18\x06 \x01(\x03\x12\x13\n\x0bquarantined\x18\x07 \x01(\x08\x12\x19\n\x11quarantined_since\x18\x08 \x01(\t\x12\x11\n\tallocated\x18\t \x01(\x05\"J\n\x0eListNodesReply\x12\"\n\x05nodes\x18\x01 \x03(\x0b\x32\x13.podnet.v1.NodeInfo\x12\x14\n\x0c\x63luster_cidr\x18\x02 \x01(\t\"\x16\n\x14GetIpamStatusRequest\"b\n\nIpamStatus\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x16\n\x0e\x65tcd_reachable\x18\x02 \x01(\x08\x12\x15\n\retcd_endpoint\x18\x03 \x01(\t\x12\x14\n\x0c\x63luster_cidr\x18\x04 \x01(\t2\xee\x04\n\x04Ipam\x12L\n\x10\x41\x63quireNodeRange\x12\".podnet.v1.AcquireNodeRangeRequest\x1a\x14.podnet.v1.NodeRange\x12H\n\x0eRenewNodeRange\x12 .podnet.v1.RenewNodeRangeRequest\x1a\x14.podnet.v1.NodeRange\x12L\n\rAllocatePodIp\x12\x1f.podnet.v1.AllocatePodIpRequest\x1a\x1a.podnet.v1.PodIpAllocation\x12L\n\x0cReleasePodIp\x12\x1e.podnet.v1.ReleasePodIpRequest\x1a\x1c.podnet.v1.ReleasePodIpReply\x12U\n\x0fListAllocations\x12!.podnet.v1.ListAllocationsRequest\x1a\x1f.podnet.v1.ListAllocationsReply\x12Q\n\x0fWatchNodeRanges\x12!.podnet.v1.WatchNodeRangesRequest\x1a\x19.podnet.v1.NodeRangeEvent0\x01\x12\x43\n\tListNodes\x12\x1b.podnet.v1.ListNodesRequest\x1a\x19.podnet.v1.ListNodesReply\x12\x43\n\tGetStatus\x12\x1f.podnet.v1.GetIpamStatusRequest\x1a\x15.podnet.v1.IpamStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,19 +44,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PODIPALLOCATION']._serialized_start=461
   _globals['_PODIPALLOCATION']._serialized_end=633
   _globals['_RELEASEPODIPREQUEST']._serialized_start=635
-  _globals['_RELEASEPODIPREQUEST']._serialized_end=708
-  _globals['_RELEASEPODIPREPLY']._serialized_start=710
-  _globals['_RELEASEPODIPREPLY']._serialized_end=764
-  _globals['_LISTALLOCATIONSREQUEST']._serialized_start=766
-  _globals['_LISTALLOCATIONSREQUEST']._serialized_end=804
-  _globals['_LISTALLOCATIONSREPLY']._serialized_start=806
-  _globals['_LISTALLOCATIONSREPLY']._serialized_end=877
-  _globals['_WATCHNODERANGESREQUEST']._serialized_start=879
-  _globals['_WATCHNODERANGESREQUEST']._serialized_end=928
-  _globals['_NODERANGESNAPSHOT']._serialized_start=930
-  _globals['_NODERANGESNAPSHOT']._serialized_end=987
-  _globals['_NODERANGEEVENT']._serialized_start=990
-  _globals['_NODERANGEEVENT']._serialized_end=1164
-  _globals['_IPAM']._serialized_start=1167
-  _globals['_IPAM']._serialized_end=1651
+  _globals['_RELEASEPODIPREQUEST']._serialized_end=725
+  _globals['_RELEASEPODIPREPLY']._serialized_start=727
+  _globals['_RELEASEPODIPREPLY']._serialized_end=781
+  _globals['_LISTALLOCATIONSREQUEST']._serialized_start=783
+  _globals['_LISTALLOCATIONSREQUEST']._serialized_end=821
+  _globals['_LISTALLOCATIONSREPLY']._serialized_start=823
+  _globals['_LISTALLOCATIONSREPLY']._serialized_end=894
+  _globals['_WATCHNODERANGESREQUEST']._serialized_start=896
+  _globals['_WATCHNODERANGESREQUEST']._serialized_end=945
+  _globals['_NODERANGESNAPSHOT']._serialized_start=947
+  _globals['_NODERANGESNAPSHOT']._serialized_end=1004
+  _globals['_NODERANGEEVENT']._serialized_start=1007
+  _globals['_NODERANGEEVENT']._serialized_end=1181
+  _globals['_LISTNODESREQUEST']._serialized_start=1183
+  _globals['_LISTNODESREQUEST']._serialized_end=1201
+  _globals['_NODEINFO']._serialized_start=1204
+  _globals['_NODEINFO']._serialized_end=1400
+  _globals['_LISTNODESREPLY']._serialized_start=1402
+  _globals['_LISTNODESREPLY']._serialized_end=1476
+  _globals['_GETIPAMSTATUSREQUEST']._serialized_start=1478
+  _globals['_GETIPAMSTATUSREQUEST']._serialized_end=1500
+  _globals['_IPAMSTATUS']._serialized_start=1502
+  _globals['_IPAMSTATUS']._serialized_end=1600
+  _globals['_IPAM']._serialized_start=1603
+  _globals['_IPAM']._serialized_end=2225
 # @@protoc_insertion_point(module_scope)

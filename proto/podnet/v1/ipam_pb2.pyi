@@ -217,19 +217,25 @@ class ReleasePodIpRequest(_message.Message):
     NODE_FIELD_NUMBER: _builtins.int
     CONTAINER_ID_FIELD_NUMBER: _builtins.int
     IFNAME_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
     node: _builtins.str
     container_id: _builtins.str
     ifname: _builtins.str
+    address: _builtins.str
+    """If set, release only while the attachment holds this address (an operator
+    releasing what it saw, not what a re-added container got since).
+    """
     def __init__(
         self,
         *,
         node: _builtins.str = ...,
         container_id: _builtins.str = ...,
         ifname: _builtins.str = ...,
+        address: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "ifname", b"ifname", "node", b"node"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "container_id", b"container_id", "ifname", b"ifname", "node", b"node"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -379,3 +385,136 @@ class NodeRangeEvent(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType_change) -> _WhichOneofReturnType_change | None: ...
 
 Global___NodeRangeEvent: _TypeAlias = NodeRangeEvent  # noqa: Y015
+
+@_typing.final
+class ListNodesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListNodesRequest: _TypeAlias = ListNodesRequest  # noqa: Y015
+
+@_typing.final
+class NodeInfo(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_FIELD_NUMBER: _builtins.int
+    CIDR_FIELD_NUMBER: _builtins.int
+    NODE_IP_FIELD_NUMBER: _builtins.int
+    LIVE_FIELD_NUMBER: _builtins.int
+    LEASE_TTL_SECONDS_FIELD_NUMBER: _builtins.int
+    LEASE_REMAINING_SECONDS_FIELD_NUMBER: _builtins.int
+    QUARANTINED_FIELD_NUMBER: _builtins.int
+    QUARANTINED_SINCE_FIELD_NUMBER: _builtins.int
+    ALLOCATED_FIELD_NUMBER: _builtins.int
+    node: _builtins.str
+    cidr: _builtins.str
+    node_ip: _builtins.str
+    live: _builtins.bool
+    """The node's heartbeat exists: its lease has not lapsed."""
+    lease_ttl_seconds: _builtins.int
+    """The heartbeat lease: its full TTL and what is left of it (both 0 when not
+    live). ttl - remaining is how long ago the node last renewed.
+    """
+    lease_remaining_seconds: _builtins.int
+    quarantined: _builtins.bool
+    """Silent past its lease: the range and its pods are kept until reclaimed."""
+    quarantined_since: _builtins.str
+    """RFC 3339, as the replica that marked it saw it"""
+    allocated: _builtins.int
+    """pod addresses held in the range"""
+    def __init__(
+        self,
+        *,
+        node: _builtins.str = ...,
+        cidr: _builtins.str = ...,
+        node_ip: _builtins.str = ...,
+        live: _builtins.bool = ...,
+        lease_ttl_seconds: _builtins.int = ...,
+        lease_remaining_seconds: _builtins.int = ...,
+        quarantined: _builtins.bool = ...,
+        quarantined_since: _builtins.str = ...,
+        allocated: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocated", b"allocated", "cidr", b"cidr", "lease_remaining_seconds", b"lease_remaining_seconds", "lease_ttl_seconds", b"lease_ttl_seconds", "live", b"live", "node", b"node", "node_ip", b"node_ip", "quarantined", b"quarantined", "quarantined_since", b"quarantined_since"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NodeInfo: _TypeAlias = NodeInfo  # noqa: Y015
+
+@_typing.final
+class ListNodesReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODES_FIELD_NUMBER: _builtins.int
+    CLUSTER_CIDR_FIELD_NUMBER: _builtins.int
+    cluster_cidr: _builtins.str
+    @_builtins.property
+    def nodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___NodeInfo]: ...
+    def __init__(
+        self,
+        *,
+        nodes: _abc.Iterable[Global___NodeInfo] | None = ...,
+        cluster_cidr: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_cidr", b"cluster_cidr", "nodes", b"nodes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListNodesReply: _TypeAlias = ListNodesReply  # noqa: Y015
+
+@_typing.final
+class GetIpamStatusRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetIpamStatusRequest: _TypeAlias = GetIpamStatusRequest  # noqa: Y015
+
+@_typing.final
+class IpamStatus(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    ETCD_REACHABLE_FIELD_NUMBER: _builtins.int
+    ETCD_ENDPOINT_FIELD_NUMBER: _builtins.int
+    CLUSTER_CIDR_FIELD_NUMBER: _builtins.int
+    version: _builtins.str
+    etcd_reachable: _builtins.bool
+    """the replica's view of etcd, as its health reports it"""
+    etcd_endpoint: _builtins.str
+    """the endpoint it uses now"""
+    cluster_cidr: _builtins.str
+    def __init__(
+        self,
+        *,
+        version: _builtins.str = ...,
+        etcd_reachable: _builtins.bool = ...,
+        etcd_endpoint: _builtins.str = ...,
+        cluster_cidr: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_cidr", b"cluster_cidr", "etcd_endpoint", b"etcd_endpoint", "etcd_reachable", b"etcd_reachable", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IpamStatus: _TypeAlias = IpamStatus  # noqa: Y015

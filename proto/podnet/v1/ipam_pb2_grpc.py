@@ -64,6 +64,16 @@ class IpamStub:
                 request_serializer=podnet_dot_v1_dot_ipam__pb2.WatchNodeRangesRequest.SerializeToString,
                 response_deserializer=podnet_dot_v1_dot_ipam__pb2.NodeRangeEvent.FromString,
                 _registered_method=True)
+        self.ListNodes = channel.unary_unary(
+                '/podnet.v1.Ipam/ListNodes',
+                request_serializer=podnet_dot_v1_dot_ipam__pb2.ListNodesRequest.SerializeToString,
+                response_deserializer=podnet_dot_v1_dot_ipam__pb2.ListNodesReply.FromString,
+                _registered_method=True)
+        self.GetStatus = channel.unary_unary(
+                '/podnet.v1.Ipam/GetStatus',
+                request_serializer=podnet_dot_v1_dot_ipam__pb2.GetIpamStatusRequest.SerializeToString,
+                response_deserializer=podnet_dot_v1_dot_ipam__pb2.IpamStatus.FromString,
+                _registered_method=True)
 
 
 class IpamServicer:
@@ -114,6 +124,20 @@ class IpamServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListNodes(self, request, context):
+        """Every node holding a range, live or quarantined. Admin identities only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStatus(self, request, context):
+        """This replica: version and whether it reaches etcd. Admin identities only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IpamServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -146,6 +170,16 @@ def add_IpamServicer_to_server(servicer, server):
                     servicer.WatchNodeRanges,
                     request_deserializer=podnet_dot_v1_dot_ipam__pb2.WatchNodeRangesRequest.FromString,
                     response_serializer=podnet_dot_v1_dot_ipam__pb2.NodeRangeEvent.SerializeToString,
+            ),
+            'ListNodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNodes,
+                    request_deserializer=podnet_dot_v1_dot_ipam__pb2.ListNodesRequest.FromString,
+                    response_serializer=podnet_dot_v1_dot_ipam__pb2.ListNodesReply.SerializeToString,
+            ),
+            'GetStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStatus,
+                    request_deserializer=podnet_dot_v1_dot_ipam__pb2.GetIpamStatusRequest.FromString,
+                    response_serializer=podnet_dot_v1_dot_ipam__pb2.IpamStatus.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -310,6 +344,60 @@ class Ipam:
             '/podnet.v1.Ipam/WatchNodeRanges',
             podnet_dot_v1_dot_ipam__pb2.WatchNodeRangesRequest.SerializeToString,
             podnet_dot_v1_dot_ipam__pb2.NodeRangeEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/podnet.v1.Ipam/ListNodes',
+            podnet_dot_v1_dot_ipam__pb2.ListNodesRequest.SerializeToString,
+            podnet_dot_v1_dot_ipam__pb2.ListNodesReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/podnet.v1.Ipam/GetStatus',
+            podnet_dot_v1_dot_ipam__pb2.GetIpamStatusRequest.SerializeToString,
+            podnet_dot_v1_dot_ipam__pb2.IpamStatus.FromString,
             options,
             channel_credentials,
             insecure,

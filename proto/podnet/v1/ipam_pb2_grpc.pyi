@@ -53,6 +53,10 @@ class IpamStub:
     """Lists the pod IP allocations held in a node's range."""
     WatchNodeRanges: _grpc.UnaryStreamMultiCallable[_ipam_pb2.WatchNodeRangesRequest, _ipam_pb2.NodeRangeEvent]
     """Streams the set of live node ranges: a snapshot, then changes."""
+    ListNodes: _grpc.UnaryUnaryMultiCallable[_ipam_pb2.ListNodesRequest, _ipam_pb2.ListNodesReply]
+    """Every node holding a range, live or quarantined. Admin identities only."""
+    GetStatus: _grpc.UnaryUnaryMultiCallable[_ipam_pb2.GetIpamStatusRequest, _ipam_pb2.IpamStatus]
+    """This replica: version and whether it reaches etcd. Admin identities only."""
 
 @_typing.type_check_only
 class IpamAsyncStub(IpamStub):
@@ -75,6 +79,10 @@ class IpamAsyncStub(IpamStub):
     """Lists the pod IP allocations held in a node's range."""
     WatchNodeRanges: _aio.UnaryStreamMultiCallable[_ipam_pb2.WatchNodeRangesRequest, _ipam_pb2.NodeRangeEvent]  # type: ignore[assignment]
     """Streams the set of live node ranges: a snapshot, then changes."""
+    ListNodes: _aio.UnaryUnaryMultiCallable[_ipam_pb2.ListNodesRequest, _ipam_pb2.ListNodesReply]  # type: ignore[assignment]
+    """Every node holding a range, live or quarantined. Admin identities only."""
+    GetStatus: _aio.UnaryUnaryMultiCallable[_ipam_pb2.GetIpamStatusRequest, _ipam_pb2.IpamStatus]  # type: ignore[assignment]
+    """This replica: version and whether it reaches etcd. Admin identities only."""
 
 class IpamServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -130,5 +138,21 @@ class IpamServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_ipam_pb2.NodeRangeEvent], _abc.AsyncIterator[_ipam_pb2.NodeRangeEvent]]:
         """Streams the set of live node ranges: a snapshot, then changes."""
+
+    @_abc_1.abstractmethod
+    def ListNodes(
+        self,
+        request: _ipam_pb2.ListNodesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ipam_pb2.ListNodesReply, _abc.Awaitable[_ipam_pb2.ListNodesReply]]:
+        """Every node holding a range, live or quarantined. Admin identities only."""
+
+    @_abc_1.abstractmethod
+    def GetStatus(
+        self,
+        request: _ipam_pb2.GetIpamStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ipam_pb2.IpamStatus, _abc.Awaitable[_ipam_pb2.IpamStatus]]:
+        """This replica: version and whether it reaches etcd. Admin identities only."""
 
 def add_IpamServicer_to_server(servicer: IpamServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
