@@ -123,6 +123,26 @@ def install_python_launcher(
     return _install_atomically(bin_dir, name, write)
 
 
+def install_prebuilt_shim(
+    source: Path, bin_dir: Path = DEFAULT_BIN_DIR, name: str = EXECUTABLE_NAME
+) -> Path:
+    """Atomically copies an already-built shim (a container image's static one) to
+    bin_dir/name (0755). Refuses anything that is not an ELF executable, so a wrong
+    path never replaces a working shim."""
+    try:
+        with source.open("rb") as handle:
+            magic = handle.read(4)
+    except OSError as error:
+        raise ShimBuildError(f"cannot read {source}: {error.strerror or error}") from None
+    if magic != b"\x7fELF":
+        raise ShimBuildError(f"{source} is not an ELF executable")
+
+    def copy(temp_path: Path) -> None:
+        shutil.copyfile(source, temp_path)
+
+    return _install_atomically(bin_dir, name, copy)
+
+
 def install_shim(
     bin_dir: Path = DEFAULT_BIN_DIR,
     python: str = sys.executable,
@@ -169,18 +189,38 @@ def _log(level: str, msg: str, **fields: str) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Install the podnet CNI executable.")
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="podnet-install-shim", description="Install the podnet CNI executable."
+    )
     parser.add_argument("--bin-dir", "--dest", dest="bin_dir", type=Path, default=DEFAULT_BIN_DIR)
-    parser.add_argument(
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument(
         "--python",
         action="store_true",
         help="install the Python launcher instead of compiling the C shim",
     )
+    choice.add_argument(
+        "--prebuilt",
+        type=Path,
+        metavar="PATH",
+        help="copy this already-built shim (e.g. the image's static one) instead of compiling",
+    )
     parser.add_argument(
         "--interpreter", default=sys.executable, help="interpreter for the Python launcher"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.prebuilt is not None:
+        try:
+            print(install_prebuilt_shim(args.prebuilt, args.bin_dir))
+        except (ShimBuildError, OSError) as error:
+            sys.stderr.write(f"podnet-install-shim: {error}\n")
+            raise SystemExit(1) from None
+        return
     installed = install_shim(args.bin_dir, args.interpreter, native=not args.python)
     if installed.fallback_reason:
         _log(
