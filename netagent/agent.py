@@ -10,7 +10,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 from grpc_health.v1 import health_pb2
 from podnet.logs import log_event
-from podnet.shim.spool import discard, load_spooled
+from podnet.shim.spool import count_spooled, discard, load_spooled
 from podnet.v1 import cni_pb2
 
 from netagent import dataplane
@@ -34,6 +34,7 @@ class Agent:
     def __init__(self, config: AgentConfig, mtu: int) -> None:
         self.config = config
         self.metrics = AgentMetrics()
+        self.metrics.spool_pending.set_function(lambda: count_spooled(config.spool_dir))
         self.ipam = IpamClient(config.ipamd_address, config.ipamd_timeout)
         self.holder = NodeRangeHolder(self.ipam, config.node_name, str(config.node_ip))
         self._ipamd_back = asyncio.Event()

@@ -34,6 +34,11 @@ class AgentMetrics:
         self.peer_routes = Gauge(
             "podnet_peer_routes", "Routes to other nodes' pod ranges", registry=self.registry
         )
+        self.spool_pending = Gauge(
+            "podnet_spool_pending_dels",
+            "DEL requests waiting in the spool for the agent to replay them",
+            registry=self.registry,
+        )
         self.spooled_dels_replayed = Counter(
             "podnet_spooled_dels_replayed",
             "DEL requests recorded while the agent or ipamd was down, replayed since",
