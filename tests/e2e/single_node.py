@@ -46,6 +46,7 @@ class SingleNode:
     ipamd: subprocess.Popen[bytes] | None = None
     agent: subprocess.Popen[bytes] | None = None
     extra_agent_args: list[str] = field(default_factory=list)
+    agent_wrapper: list[str] = field(default_factory=list)  # e.g. setpriv with fewer caps
 
     @property
     def socket(self) -> Path:
@@ -109,6 +110,7 @@ class SingleNode:
         log = self.state / "agent.log"
         self.agent = spawn(
             [
+                *self.agent_wrapper,
                 str(VENV_BIN / "podnet-agent"),
                 "--node-name",
                 self.node_name,
