@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(python3 python3-venv iproute2 nftables iptables iputils-ping procps
           etcd-server containernetworking-plugins gcc libc6-dev)
 if [[ "${1:-}" == "--dev" ]]; then
-  packages+=(podman runc busybox-static prometheus)  # prometheus: promtool
+  packages+=(podman runc busybox-static prometheus strace)  # promtool; strace for the units' syscall filters
 fi
 missing=()
 for pkg in "${packages[@]}"; do

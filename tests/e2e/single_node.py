@@ -47,6 +47,7 @@ class SingleNode:
     agent: subprocess.Popen[bytes] | None = None
     extra_agent_args: list[str] = field(default_factory=list)
     agent_wrapper: list[str] = field(default_factory=list)  # e.g. setpriv with fewer caps
+    ipamd_wrapper: list[str] = field(default_factory=list)  # e.g. strace
 
     @property
     def socket(self) -> Path:
@@ -85,6 +86,7 @@ class SingleNode:
         log = self.state / "ipamd.log"
         self.ipamd = spawn(
             [
+                *self.ipamd_wrapper,
                 str(VENV_BIN / "podnet-ipamd"),
                 "--listen",
                 f"127.0.0.1:{IPAMD_PORT}",
