@@ -118,7 +118,8 @@ def test_environment_keys_are_defined_and_documented(unit: str) -> None:
     env = env_file(ENV_FILES[unit])
     (environment_file,) = unit_settings(unit)["EnvironmentFile"]
     assert environment_file == f"/etc/podnet/{ENV_FILES[unit]}"
-    used = set(re.findall(r"\$\{?(\w+)\}?", " ".join(sum(unit_settings(unit).values(), []))))
+    values = " ".join(v for vs in unit_settings(unit).values() for v in vs)
+    used = set(re.findall(r"\$\{?(\w+)\}?", values))
     assert used <= env.keys(), used - env.keys()
     assert env.keys() <= used, env.keys() - used
     documented = DOCS.read_text()
