@@ -325,7 +325,22 @@ def test_cert_manager_issues_the_secrets_the_base_mounts() -> None:
             }
     assert {"podnet-ipamd-tls", "podnet-etcd-client", "podnet-etcd-member"} <= issued
     assert {"podnet-ipamd-tls", "podnet-etcd-client", "podnet-etcd-member"} <= mounted
-    # Node certificates and the CA bundles stay with the operator (docs/deploy.md).
-    assert not issued & {"podnet-node-certs", "podnet-ca", "podnet-client-ca"}
+    # Node certificates and the CA stay with the operator (docs/deploy.md).
+    assert not issued & {"podnet-node-certs", "podnet-ca"}
     example = {d["metadata"]["name"] for d in rendered()["secrets.example"]}
     assert mounted <= example
+    # Agents dial the Service's cluster IP and check it against ipamd's certificate;
+    # ipamd dials the etcd members by node IP.
+    ipamd_cert = find(docs, "Certificate", "podnet-ipamd-tls")
+    assert find(docs, "Service", "podnet-ipamd")["spec"]["clusterIP"] in ipamd_cert["spec"][
+        "ipAddresses"
+    ]
+    member_cert = find(docs, "Certificate", "podnet-etcd-member")
+    endpoints = config_map(docs, "podnet-config")["ETCD_ENDPOINTS"].split(",")
+    assert {e.rsplit(":", 1)[0] for e in endpoints} <= set(member_cert["spec"]["ipAddresses"])
+    peer_hostname = config_map(docs, "podnet-etcd")["ETCD_PEER_HOSTNAME"]
+    assert peer_hostname in member_cert["spec"]["dnsNames"]
+    for cert in (d for d in docs if d["kind"] == "Certificate"):
+        assert cert["spec"]["issuerRef"] == {"kind": "Issuer", "name": "podnet-ca"}
+        (uri,) = cert["spec"]["uris"]
+        assert uri.startswith("spiffe://podnet.local/")
