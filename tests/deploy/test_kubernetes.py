@@ -332,9 +332,10 @@ def test_cert_manager_issues_the_secrets_the_base_mounts() -> None:
     # Agents dial the Service's cluster IP and check it against ipamd's certificate;
     # ipamd dials the etcd members by node IP.
     ipamd_cert = find(docs, "Certificate", "podnet-ipamd-tls")
-    assert find(docs, "Service", "podnet-ipamd")["spec"]["clusterIP"] in ipamd_cert["spec"][
-        "ipAddresses"
-    ]
+    assert (
+        find(docs, "Service", "podnet-ipamd")["spec"]["clusterIP"]
+        in ipamd_cert["spec"]["ipAddresses"]
+    )
     member_cert = find(docs, "Certificate", "podnet-etcd-member")
     endpoints = config_map(docs, "podnet-config")["ETCD_ENDPOINTS"].split(",")
     assert {e.rsplit(":", 1)[0] for e in endpoints} <= set(member_cert["spec"]["ipAddresses"])

@@ -109,12 +109,12 @@ def test_dashboard_panels_are_well_formed() -> None:
 
 
 def _agent_metric_names() -> set[str]:
-    names = set()
+    names: set[str] = set()
     for family in AgentMetrics().registry.collect():
         names.add(family.name)
         names |= {sample.name for sample in family.samples}
-    for family in list(names):  # histograms export their series once observed
-        names |= {f"{family}_bucket", f"{family}_count", f"{family}_sum"}
+    for name in list(names):  # histograms export their series once observed
+        names |= {f"{name}_bucket", f"{name}_count", f"{name}_sum"}
     return names
 
 

@@ -20,9 +20,7 @@ def _install(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_prebuilt_shim_is_copied_executable_and_answers(
-    native_shim: Path, tmp_path: Path
-) -> None:
+def test_prebuilt_shim_is_copied_executable_and_answers(native_shim: Path, tmp_path: Path) -> None:
     bin_dir = tmp_path / "host" / "opt" / "cni" / "bin"
     done = _install("--bin-dir", str(bin_dir), "--prebuilt", str(native_shim))
     assert done.returncode == 0, done.stderr
