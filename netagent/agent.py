@@ -12,7 +12,7 @@ from pathlib import Path
 
 from grpc_health.v1 import health_pb2
 from podnet.logs import log_event
-from podnet.shim.spool import discard, load_spooled
+from podnet.shim.spool import count_spooled, discard, load_spooled
 from podnet.v1 import cni_pb2
 
 from netagent.config import AgentConfig
@@ -57,6 +57,7 @@ class Agent:
         self.metrics = AgentMetrics()
         self.dataplane = dataplane
         self.ipam = ipam
+        self.metrics.spool_pending.set_function(lambda: count_spooled(config.spool_dir))
         self.holder = NodeRangeHolder(self.ipam, config.node_name, str(config.node_ip))
         self._ipamd_back = asyncio.Event()
         self.peers = PeerRouteFollower(

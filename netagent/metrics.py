@@ -39,6 +39,11 @@ class AgentMetrics:
             "Calls on the CNI socket refused because the caller's uid is not allowed",
             registry=self.registry,
         )
+        self.spool_pending = Gauge(
+            "podnet_spool_pending_dels",
+            "DEL requests waiting in the spool for the agent to replay them",
+            registry=self.registry,
+        )
         self.spooled_dels_replayed = Counter(
             "podnet_spooled_dels_replayed",
             "DEL requests recorded while the agent or ipamd was down, replayed since",

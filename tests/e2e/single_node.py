@@ -54,6 +54,8 @@ class SingleNode:
     extra_agent_args: list[str] = field(default_factory=list)
     socket_path: Path | None = None
     """Where the agent socket goes (default: under state)."""
+    agent_wrapper: list[str] = field(default_factory=list)  # e.g. setpriv with fewer caps
+    ipamd_wrapper: list[str] = field(default_factory=list)  # e.g. strace
 
     @property
     def socket(self) -> Path:
@@ -102,6 +104,7 @@ class SingleNode:
         log = self.state / "ipamd.log"
         self.ipamd = spawn(
             [
+                *self.ipamd_wrapper,
                 str(VENV_BIN / "podnet-ipamd"),
                 "--listen",
                 f"127.0.0.1:{IPAMD_PORT}",
@@ -138,6 +141,7 @@ class SingleNode:
         log = self.state / "agent.log"
         self.agent = spawn(
             [
+                *self.agent_wrapper,
                 str(VENV_BIN / "podnet-agent"),
                 "--node-name",
                 self.node_name,

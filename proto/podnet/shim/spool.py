@@ -121,6 +121,17 @@ def load_spooled(spool_dir: str | Path) -> list[SpooledDel]:
     return [spooled for _, spooled in entries]
 
 
+def count_spooled(spool_dir: str | Path) -> int:
+    """How many DELs wait in the spool, by file name alone (cheap enough per scrape)."""
+    try:
+        names = os.listdir(spool_dir)
+    except FileNotFoundError:
+        return 0
+    return sum(
+        1 for name in names if name.endswith(SPOOL_SUFFIX) and not name.startswith(_TEMP_PREFIX)
+    )
+
+
 def discard(spooled: SpooledDel) -> None:
     discard_spooled_del(spooled.path)
 
