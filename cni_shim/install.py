@@ -123,6 +123,26 @@ def install_python_launcher(
     return _install_atomically(bin_dir, name, write)
 
 
+def install_prebuilt_shim(
+    source: Path, bin_dir: Path = DEFAULT_BIN_DIR, name: str = EXECUTABLE_NAME
+) -> Path:
+    """Atomically copies an already-built shim (a container image's static one) to
+    bin_dir/name (0755). Refuses anything that is not an ELF executable, so a wrong
+    path never replaces a working shim."""
+    try:
+        with source.open("rb") as handle:
+            magic = handle.read(4)
+    except OSError as error:
+        raise ShimBuildError(f"cannot read {source}: {error.strerror or error}") from None
+    if magic != b"\x7fELF":
+        raise ShimBuildError(f"{source} is not an ELF executable")
+
+    def copy(temp_path: Path) -> None:
+        shutil.copyfile(source, temp_path)
+
+    return _install_atomically(bin_dir, name, copy)
+
+
 def install_shim(
     bin_dir: Path = DEFAULT_BIN_DIR,
     python: str = sys.executable,
@@ -174,15 +194,28 @@ def main(argv: list[str] | None = None) -> None:
         prog="podnet-install-shim", description="Install the podnet CNI executable."
     )
     parser.add_argument("--bin-dir", "--dest", dest="bin_dir", type=Path, default=DEFAULT_BIN_DIR)
-    parser.add_argument(
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument(
         "--python",
         action="store_true",
         help="install the Python launcher instead of compiling the C shim",
+    )
+    choice.add_argument(
+        "--prebuilt",
+        type=Path,
+        metavar="PATH",
+        help="copy this already-built shim (e.g. the image's static one) instead of compiling",
     )
     parser.add_argument(
         "--interpreter", default=sys.executable, help="interpreter for the Python launcher"
     )
     args = parser.parse_args(argv)
+    if args.prebuilt is not None:
+        try:
+            print(install_prebuilt_shim(args.prebuilt, args.bin_dir))
+        except (ShimBuildError, OSError) as error:
+            exit_with_error(parser.prog, error, status=1)
+        return
     try:
         installed = install_shim(args.bin_dir, args.interpreter, native=not args.python)
     except ValueError as error:
