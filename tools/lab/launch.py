@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from netagent.server.internal_sockets import longest_path
+from tools.lab.agent_container import install_shim_from_image, start_agent_container
 from tools.lab.daemons import DaemonOptions, agent_argv, daemon_alive, ipamd_argv, start_daemon
 from tools.lab.errors import LabStartError
 from tools.lab.layout import (
@@ -103,19 +104,16 @@ def launch_agent(
     settings: LabSettings, node: NodeRecord, ipamd_at: str, options: DaemonOptions
 ) -> DaemonRecord:
     paths = LabPaths(settings.state_dir)
-    return start_daemon(
-        "podnet-agent",
-        agent_argv(
-            node.name,
-            node.ip,
-            ipamd_at,
-            paths.node(node.role),
-            node.http_address,
-            options,
-        ),
-        paths.log(f"{node.role}-agent"),
-        node.netns,
-        node.http_address,
+    argv = agent_argv(
+        node.name, node.ip, ipamd_at, paths.node(node.role), node.http_address, options
+    )
+    log = paths.log(f"{node.role}-agent")
+    if options.agent_image is None:
+        return start_daemon("podnet-agent", argv, log, node.netns, node.http_address)
+    # As a DaemonSet's pod starts: the init step, then the agent (the image's, by name).
+    install_shim_from_image(options.agent_image, paths.bin_dir)
+    return start_agent_container(
+        options.agent_image, settings.prefix, node, paths.pki_dir, argv[1:], log
     )
 
 
