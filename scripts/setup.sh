@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 packages=(python3 python3-venv iproute2 nftables iptables iputils-ping procps
           etcd-server containernetworking-plugins gcc libc6-dev)
 if [[ "${1:-}" == "--dev" ]]; then
-  packages+=(podman runc busybox-static)
+  # debootstrap: scripts/build-image.sh makes the image's base with it.
+  packages+=(podman runc busybox-static debootstrap)
 fi
 missing=()
 for pkg in "${packages[@]}"; do
