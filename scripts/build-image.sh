@@ -96,13 +96,14 @@ debian_mirror() {
 build_base() {  # $1: an empty directory for the root file system
   local rootfs=$1
   mkdir -p "$debootstrap_cache"
+  # (Run under `quietly`, where set -e does not hold: each failure returns.)
   debootstrap --variant=minbase --include="$base_packages" --cache-dir="$debootstrap_cache" \
-    "$suite" "$rootfs" "$(debian_mirror)"
+    "$suite" "$rootfs" "$(debian_mirror)" || return
   # A runtime image needs neither apt's lists and downloads nor documentation
   # (the copyright files stay) nor translations.
   rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin \
     "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/usr/share/man/* \
-    "$rootfs"/usr/share/info/* "$rootfs"/usr/share/locale/*
+    "$rootfs"/usr/share/info/* "$rootfs"/usr/share/locale/* || return
   find "$rootfs/usr/share/doc" -mindepth 1 ! -type d ! -name copyright -delete
 }
 
@@ -124,6 +125,7 @@ cleanup() {
 trap cleanup EXIT
 
 # One build at a time on this machine; a waiting one then finds the image up to date.
+mkdir -p /run/lock
 exec 9>/run/lock/podnet-build-image.lock
 flock 9
 
