@@ -9,8 +9,9 @@ packages=(python3 python3-venv iproute2 nftables iptables iputils-ping procps
           etcd-server containernetworking-plugins gcc libc6-dev musl-tools)
 if [[ "${1:-}" == "--dev" ]]; then
   # clang and its libFuzzer runtime (libclang-rt-14-dev) for scripts/fuzz.sh; prometheus
-  # for promtool; strace for the systemd units' syscall filters.
-  packages+=(podman runc busybox-static clang libclang-rt-14-dev prometheus strace)
+  # for promtool; strace for the systemd units' syscall filters; debootstrap for the
+  # image's base (scripts/build-image.sh).
+  packages+=(podman runc busybox-static clang libclang-rt-14-dev prometheus strace debootstrap)
 fi
 missing=()
 for pkg in "${packages[@]}"; do

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from podnetctl.etcd_access import EtcdAccess
+from tools.lab.agent_container import require_image
 from tools.lab.cni_bin import install_cni_bin
 from tools.lab.convergence import wait_converged
 from tools.lab.daemons import ETCD_PREFIX, DaemonOptions, daemon_alive
@@ -74,6 +75,9 @@ def lab_up(settings: LabSettings, options: UpOptions, say: Callable[[str], None]
     if running is not None:
         say(f"lab {settings.prefix!r} is already up ({len(running.nodes)} nodes)")
         return running
+    image = options.daemons.agent_image
+    if image is not None:
+        require_image(image)
     started = time.monotonic()
     plans = plan_nodes(settings, options.nodes)
     paths.state_dir.mkdir(parents=True, exist_ok=True)
@@ -95,7 +99,7 @@ def lab_up(settings: LabSettings, options: UpOptions, say: Callable[[str], None]
     write_lab(paths.lab_json, lab)
 
     say(f"creating network {DOCKER_NETWORK} and {len(plans)} node namespaces")
-    install_cni_bin(paths.bin_dir)
+    install_cni_bin(paths.bin_dir, with_podnet=image is None)
     for node in nodes:
         make_node_dirs(node)
     create_bridge(settings)
@@ -138,7 +142,8 @@ def lab_up(settings: LabSettings, options: UpOptions, say: Callable[[str], None]
     write_lab(paths.lab_json, lab)
     wait_for_ipamd(ipamd, min(options.timeout, 30.0))
 
-    say(f"starting agents on {', '.join(node.role for node in nodes)}")
+    where = f" from {image}" if image else ""
+    say(f"starting agents{where} on {', '.join(node.role for node in nodes)}")
     with_agents: list[NodeRecord] = []
     for node in nodes:
         # One at a time, each once its range is leased, so ranges follow node order

@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds ipamd keeps a silent node's range and pods before reclaim (default: 5)",
     )
     up.add_argument("--mtu", type=int, help="pod interface MTU passed to the agents")
+    up.add_argument(
+        "--agent-image",
+        metavar="IMAGE",
+        help="run every node's agent from this container image with podman, as the "
+        "DaemonSet runs it (build it with scripts/build-image.sh; it is never pulled)",
+    )
     up.set_defaults(func=_up)
 
     pods = commands.add_parser("pods", help="add or delete pods")
@@ -197,12 +203,15 @@ def _up(settings: LabSettings, args: argparse.Namespace) -> None:
         nodes=args.nodes,
         timeout=args.timeout,
         daemons=DaemonOptions(
-            node_lease_ttl=args.node_lease_ttl, quarantine=args.quarantine, mtu=args.mtu
+            node_lease_ttl=args.node_lease_ttl,
+            quarantine=args.quarantine,
+            mtu=args.mtu,
+            agent_image=args.agent_image,
         ),
     )
     try:
         lab_up(settings, options, say)
-    except LabExistsError:
+    except (LabExistsError, LabUsageError):
         raise
     except (LabError, OSError, RuntimeError, subprocess.SubprocessError) as error:
         raise LabStartError(

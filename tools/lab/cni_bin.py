@@ -20,14 +20,19 @@ def _installer() -> list[str]:
         return [sys.executable, "-m", "cni_shim.install"]
 
 
-def install_cni_bin(bin_dir: Path) -> str:
+def install_cni_bin(bin_dir: Path, with_podnet: bool = True) -> str:
     """Fills bin_dir; returns how podnet got there.
 
     podnet comes from podnet-install-shim (its flag is --dest by contract,
     --bin-dir in early versions); a link to the venv's `podnet` is the last
-    resort. portmap and loopback are links to the Debian reference plugins.
+    resort. Without with_podnet it is left to the agents' image (`--agent-image`).
+    portmap and loopback are links to the Debian reference plugins.
     """
     bin_dir.mkdir(parents=True, exist_ok=True)
+    for plugin in REFERENCE_PLUGINS:
+        _link(bin_dir / plugin, REFERENCE_PLUGIN_DIR / plugin)
+    if not with_podnet:
+        return "left to the agents' image"
     how = ""
     for flag in ("--dest", "--bin-dir"):
         done = subprocess.run(
@@ -39,8 +44,6 @@ def install_cni_bin(bin_dir: Path) -> str:
     if not how:
         _link(bin_dir / "podnet", Path(program_path("podnet")))
         how = "link to the venv's podnet"
-    for plugin in REFERENCE_PLUGINS:
-        _link(bin_dir / plugin, REFERENCE_PLUGIN_DIR / plugin)
     return how
 
 

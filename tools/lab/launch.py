@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from netagent.server.internal_sockets import longest_path
+from tools.lab.agent_container import install_shim_from_image, start_agent_container
 from tools.lab.convergence import agent_pod_cidr
 from tools.lab.daemons import DaemonOptions, agent_argv, daemon_alive, ipamd_argv, start_daemon
 from tools.lab.errors import LabStartError
@@ -117,21 +118,23 @@ def launch_agent(
     settings: LabSettings, node: NodeRecord, ipamd_at: str, options: DaemonOptions
 ) -> DaemonRecord:
     paths = LabPaths(settings.state_dir)
-    return start_daemon(
-        "podnet-agent",
-        agent_argv(
-            node.name,
-            node.ip,
-            ipamd_at,
-            paths.node(node.role),
-            node.http_address,
-            options,
-            LabPki(paths.pki_dir).node(node.name, node.ip),
-            node.admin_address or f"{node.ip}:{AGENT_ADMIN_PORT}",
-        ),
-        paths.log(f"{node.role}-agent"),
-        node.netns,
+    argv = agent_argv(
+        node.name,
+        node.ip,
+        ipamd_at,
+        paths.node(node.role),
         node.http_address,
+        options,
+        LabPki(paths.pki_dir).node(node.name, node.ip),
+        node.admin_address or f"{node.ip}:{AGENT_ADMIN_PORT}",
+    )
+    log = paths.log(f"{node.role}-agent")
+    if options.agent_image is None:
+        return start_daemon("podnet-agent", argv, log, node.netns, node.http_address)
+    # As a DaemonSet's pod starts: the init step, then the agent (the image's, by name).
+    install_shim_from_image(options.agent_image, paths.bin_dir)
+    return start_agent_container(
+        options.agent_image, settings.prefix, node, paths.pki_dir, argv[1:], log
     )
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from tools.lab.agent_container import remove_containers
 from tools.lab.convergence import agent_pod_cidr, agent_ready, wait_converged
 from tools.lab.daemons import daemon_alive, kill_now, stop_daemon
 from tools.lab.docker_network import attach_node
@@ -159,6 +160,8 @@ def node_remove(settings: LabSettings, name: str, say: Say) -> None:
         _drain(lab, paths, node, say)
         if node.agent is not None and stop_daemon(node.agent):
             say(f"stopped the agent of {node.role} (pid {node.agent.pid})")
+        if lab.daemon_options.agent_image is not None:
+            remove_containers(settings.prefix, node.role)
         for pid in pids_in_netns(node.netns):
             kill_pid(pid, signal.SIGKILL)
         # Deleting the bridge side first takes the pair down now, not when the kernel

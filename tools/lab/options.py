@@ -17,6 +17,7 @@ class DaemonOptions:
     quarantine: int = 5
     log_level: str = "info"
     mtu: int | None = None
+    agent_image: str | None = None  # run agents from this image with podman
 
     def __post_init__(self) -> None:
         if self.node_lease_ttl < 1:
@@ -25,6 +26,10 @@ class DaemonOptions:
             raise LabUsageError(f"--quarantine: must not be negative, got {self.quarantine}")
         if self.mtu is not None and not MIN_MTU <= self.mtu <= MAX_MTU:
             raise LabUsageError(f"--mtu: must be between {MIN_MTU} and {MAX_MTU}, got {self.mtu}")
+        if self.agent_image is not None and (
+            not self.agent_image or any(char.isspace() for char in self.agent_image)
+        ):
+            raise LabUsageError(f"--agent-image: not an image name: {self.agent_image!r}")
 
     @classmethod
     def from_json(cls, raw: Any) -> DaemonOptions:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 
+from tools.lab.agent_container import remove_containers
 from tools.lab.daemons import daemon_alive, stop_daemon
 from tools.lab.errors import LabError
 from tools.lab.layout import LabPaths, LabSettings
@@ -29,6 +30,10 @@ def lab_down(settings: LabSettings, say: Callable[[str], None]) -> None:
         for daemon in lab.daemons():
             if stop_daemon(daemon):
                 say(f"stopped {daemon.program} (pid {daemon.pid}) in {daemon.netns}")
+    if lab is None or lab.daemon_options.agent_image is not None:
+        removed = remove_containers(settings.prefix)
+        if removed:
+            say(f"removed containers {', '.join(removed)}")
 
     namespaces = [name for name in list_netns(settings.prefix) if settings.owns_netns(name)]
     for name in namespaces:
