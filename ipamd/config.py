@@ -63,6 +63,9 @@ class IpamConfig:
     # The CA of etcd's certificates and ipamd's client pair; None: plaintext, which the
     # command line allows only with --etcd-insecure-plaintext.
     etcd_tls: TlsFiles | None = None
+    # Seconds between compaction passes (0: ipamd never compacts) and of history kept.
+    compaction_interval: float = 300.0
+    compaction_retention: float = 300.0
 
     def __post_init__(self) -> None:
         _, port = split_host_port(self.listen, "--listen")
@@ -80,6 +83,10 @@ class IpamConfig:
             raise ConfigError("--quarantine: must not be negative")
         if not self.etcd_timeout > 0:
             raise ConfigError("--etcd-timeout: must be positive")
+        if not 0 <= self.compaction_interval < float("inf"):
+            raise ConfigError("--compaction-interval: must be 0 (off) or a positive number")
+        if not 0 <= self.compaction_retention < float("inf"):
+            raise ConfigError("--compaction-retention: must not be negative")
 
     @property
     def reconcile_interval(self) -> float:

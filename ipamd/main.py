@@ -65,6 +65,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a silent node's range and pod IPs are kept before reclaim",
     )
     parser.add_argument(
+        "--compaction-interval",
+        type=float,
+        default=300.0,
+        help="seconds between compactions of etcd's history by one replica (0: never; "
+        "then etcd must compact itself, see --auto-compaction-retention)",
+    )
+    parser.add_argument(
+        "--compaction-retention",
+        type=float,
+        default=300.0,
+        help="seconds of etcd history kept behind the current revision when compacting",
+    )
+    parser.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -92,6 +105,8 @@ def config_from_args(argv: list[str] | None = None) -> IpamConfig:
         etcd_timeout=args.etcd_timeout,
         log_level=args.log_level,
         etcd_tls=_etcd_tls(args),
+        compaction_interval=args.compaction_interval,
+        compaction_retention=args.compaction_retention,
     )
 
 

@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection
 from podnet.v1 import ipam_pb2, ipam_pb2_grpc
 
 from ipamd.allocator import Allocator
+from ipamd.compactor import compactor_for
 from ipamd.config import IpamConfig
 from ipamd.errors import ConfigError, StoreUnavailable
 from ipamd.etcd_connection import EtcdConnection
@@ -105,6 +106,10 @@ async def serve(
         tasks += [asyncio.create_task(m.run(), name=f"mirror-{m.name}") for m in mirrors]
         for mirror in mirrors:
             await mirror.loaded.wait()
+        compactor = compactor_for(connection, config, keys, [m.needed_revision for m in mirrors])
+        if compactor is not None:
+            tasks.append(asyncio.create_task(compactor.run(), name="compactor"))
+            closers.append(compactor.release)
         reclaimer = Reclaimer(store, config.quarantine_seconds, config.reconcile_interval)
         await reclaimer.restore_unwatched_lapses(config.node_lease_ttl)
         tasks.append(asyncio.create_task(reclaimer.run(), name="reclaimer"))
