@@ -63,6 +63,8 @@ BAD_INPUT: list[tuple[str, list[str], int, str]] = [
     ("podnet-ipamd", ["--node-lease-ttl", "0"], 2, "--node-lease-ttl"),
     ("podnet-ipamd", ["--quarantine", "-1"], 2, "--quarantine"),
     ("podnet-ipamd", ["--etcd-timeout", "0"], 2, "--etcd-timeout"),
+    ("podnet-ipamd", ["--compaction-interval", "-1"], 2, "--compaction-interval"),
+    ("podnet-ipamd", ["--compaction-retention", "nan"], 2, "--compaction-retention"),
     ("podnet-ipamd", ["--log-level", "LOUD"], 2, "invalid choice: 'LOUD'"),
     ("podnet-install-shim", ["--bogus"], 2, "unrecognized arguments: --bogus"),
     (
