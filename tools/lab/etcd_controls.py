@@ -57,6 +57,7 @@ def _change_member(
 ) -> None:
     """Runs change under the lab lock and records the member it returns (None: no change)."""
     paths = LabPaths(settings.state_dir)
+    require_lab(settings)  # before the lock, which creates a file
     with lab_lock(paths):
         lab = require_lab(settings)
         changed = change(lab, _known_member(settings, lab, name))

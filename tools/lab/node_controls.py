@@ -164,6 +164,7 @@ def node_cut(settings: LabSettings, name: str, say: Say) -> None:
     """Drops the node's traffic with ipamd and etcd (inside its namespace), not pod
     traffic: its agent keeps running, cut off, as in a partition."""
     paths = LabPaths(settings.state_dir)
+    require_lab(settings)  # before the lock, which creates a file
     with lab_lock(paths):
         lab = require_lab(settings)
         node = known_node(lab, name)
@@ -176,6 +177,7 @@ def node_cut(settings: LabSettings, name: str, say: Say) -> None:
 
 def node_heal(settings: LabSettings, name: str, say: Say) -> None:
     paths = LabPaths(settings.state_dir)
+    require_lab(settings)
     with lab_lock(paths):
         lab = require_lab(settings)
         node = known_node(lab, name)
