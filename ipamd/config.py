@@ -67,6 +67,9 @@ class IpamConfig:
     etcd_tls: TlsFiles | None = None
     http_host: str = "0.0.0.0"
     http_port: int = DEFAULT_HTTP_PORT
+    # Seconds between compaction passes (0: ipamd never compacts) and of history kept.
+    compaction_interval: float = 300.0
+    compaction_retention: float = 300.0
 
     def __post_init__(self) -> None:
         _, port = split_host_port(self.listen, "--listen")
@@ -86,6 +89,10 @@ class IpamConfig:
             raise ConfigError("--etcd-timeout: must be positive")
         if not 0 <= self.http_port < 65536:
             raise ConfigError(f"--http-port: {self.http_port} is not between 0 and 65535")
+        if not 0 <= self.compaction_interval < float("inf"):
+            raise ConfigError("--compaction-interval: must be 0 (off) or a positive number")
+        if not 0 <= self.compaction_retention < float("inf"):
+            raise ConfigError("--compaction-retention: must not be negative")
 
     @property
     def reconcile_interval(self) -> float:

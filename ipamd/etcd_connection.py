@@ -175,6 +175,22 @@ class EtcdConnection:
         request = rpc.TxnRequest(compare=compare, success=success, failure=failure)
         return await self._unary("kvstub", "Txn", request)
 
+    async def compact(self, revision: int) -> bool:
+        """Discards the history before revision (every key keeps its value at revision).
+        False when etcd has compacted at or past revision already."""
+        try:
+            await self._unary("kvstub", "Compact", rpc.CompactionRequest(revision=revision))
+        except StoreUnavailable as error:
+            cause = error.__cause__
+            if (
+                isinstance(cause, grpc.aio.AioRpcError)
+                and cause.code() == grpc.StatusCode.OUT_OF_RANGE
+                and "compacted" in (cause.details() or "")
+            ):
+                return False
+            raise
+        return True
+
     async def grant_lease(self, ttl: int) -> int:
         reply = await self._unary("leasestub", "LeaseGrant", rpc.LeaseGrantRequest(TTL=ttl))
         lease_id: int = reply.ID

@@ -45,6 +45,16 @@ class PrefixMirror:
         self._retry_delay = retry_delay
         self.revision = 0
         self.loaded = asyncio.Event()
+        self._streaming = False
+
+    def needed_revision(self) -> int | None:
+        """The oldest revision this mirror needs etcd to keep: the one its watch resumes
+        from while the watch is down. None while it streams (etcd keeps feeding an open
+        watch whatever is compacted; one that lags is cancelled and reloads) or before
+        the first load."""
+        if self._streaming or not self.loaded.is_set():
+            return None
+        return self.revision + 1
 
     async def _reload(self) -> None:
         entries, revision = await self._store.load(self._prefix)
@@ -62,16 +72,19 @@ class PrefixMirror:
                     await self._reload()
                     needs_reload = False
                 async for batch in self._store.changes(self._prefix, self.revision + 1):
+                    self._streaming = True
                     self._on_health(self.name, True)
                     for change in batch:
                         self._apply(change)
                         self.revision = change.revision
             except HistoryCompacted as error:
+                self._streaming = False
                 log_event(
                     log, "index_history_compacted", logging.WARNING, index=self.name, error=error
                 )
                 needs_reload = True
             except StoreUnavailable as error:
+                self._streaming = False
                 self._on_health(self.name, False)
                 log_event(log, "index_watch_lost", logging.WARNING, index=self.name, error=error)
                 await asyncio.sleep(self._retry_delay)

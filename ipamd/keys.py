@@ -31,6 +31,10 @@ class KeyLayout:
         return f"{self.prefix}/config"
 
     @property
+    def compactor_lock(self) -> str:
+        return f"{self.prefix}/compactor"
+
+    @property
     def nodes(self) -> str:
         return f"{self.prefix}/nodes/"
 

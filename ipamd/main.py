@@ -82,6 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="port of /metrics, /healthz, /readyz (0 picks a free one; always served)",
     )
     parser.add_argument(
+        "--compaction-interval",
+        type=float,
+        default=300.0,
+        help="seconds between compactions of etcd's history by one replica (0: never; "
+        "then etcd must compact itself, see --auto-compaction-retention)",
+    )
+    parser.add_argument(
+        "--compaction-retention",
+        type=float,
+        default=300.0,
+        help="seconds of etcd history kept behind the current revision when compacting",
+    )
+    parser.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -111,6 +124,8 @@ def config_from_args(argv: list[str] | None = None) -> IpamConfig:
         etcd_tls=_etcd_tls(args),
         http_host=args.http_host,
         http_port=args.http_port,
+        compaction_interval=args.compaction_interval,
+        compaction_retention=args.compaction_retention,
     )
 
 

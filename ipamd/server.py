@@ -17,6 +17,7 @@ from podnet.logs import log_event
 from podnet.v1 import ipam_pb2, ipam_pb2_grpc
 
 from ipamd.allocator import Allocator
+from ipamd.compactor import compactor_for
 from ipamd.config import IpamConfig
 from ipamd.errors import ConfigError, StoreUnavailable
 from ipamd.etcd_connection import EtcdConnection
@@ -168,6 +169,10 @@ async def _start_and_serve(
     for mirror in mirrors:
         if not await _until_stopped(mirror.loaded.wait(), stop):
             return
+    compactor = compactor_for(connection, config, keys, [m.needed_revision for m in mirrors])
+    if compactor is not None:
+        stack.push_async_callback(compactor.release)
+        _start_task(stack, compactor.run(), "compactor")
     reclaimer = Reclaimer(store, config.quarantine_seconds, config.reconcile_interval)
     await reclaimer.restore_unwatched_lapses(config.node_lease_ttl)
     _start_task(stack, reclaimer.run(), "reclaimer")

@@ -13,6 +13,7 @@ import pytest
 
 VENV_BIN = Path(sys.executable).parent
 AGENT = ["--node-name", "n1", "--node-ip", "10.0.0.1", "--ipamd", "127.0.0.1:9600"]
+PLAINTEXT = ["--etcd-insecure-plaintext"]
 TMP = "{tmp}"  # replaced by the test's own temporary directory
 
 # (command, arguments, exit status, what stderr must mention)
@@ -31,6 +32,10 @@ BAD_INPUT: list[tuple[str, list[str], int, str]] = [
     ("podnet-lab", ["pods", "add", "--count", "x"], 2, "argument --count"),
     ("podnet-lab", ["node", "stop"], 2, "required: NAME"),
     ("podnet-lab", ["ipamd", "reboot"], 2, "invalid choice: 'reboot'"),
+    ("podnet-lab", ["up", "--etcd-members", "2"], 2, "--etcd-members: 1, 3 or 5"),
+    ("podnet-lab", ["etcd", "kill"], 2, "required: MEMBER"),
+    ("podnet-lab", ["--state-dir", TMP, "node", "cut", "worker"], 1, "no running lab"),
+    ("podnet-lab", ["--state-dir", TMP, "etcd", "status"], 1, "no running lab"),
     ("podnet-lab", ["--state-dir", TMP, "show"], 1, "no lab with prefix"),
     ("podnet-churn", [], 2, "one of the arguments --lab --node-netns is required"),
     ("podnet-churn", ["--lab", TMP, "--count", "0"], 2, "argument --count: must be at least 1"),
@@ -88,6 +93,8 @@ BAD_INPUT: list[tuple[str, list[str], int, str]] = [
     ("podnet-ipamd", ["--etcd-insecure-plaintext", "--node-lease-ttl", "0"], 2, "--node-lease-ttl"),
     ("podnet-ipamd", ["--etcd-insecure-plaintext", "--quarantine", "-1"], 2, "--quarantine"),
     ("podnet-ipamd", ["--etcd-insecure-plaintext", "--etcd-timeout", "0"], 2, "--etcd-timeout"),
+    ("podnet-ipamd", [*PLAINTEXT, "--compaction-interval", "-1"], 2, "--compaction-interval"),
+    ("podnet-ipamd", [*PLAINTEXT, "--compaction-retention", "nan"], 2, "--compaction-retention"),
     ("podnet-ipamd", ["--log-level", "LOUD"], 2, "invalid choice: 'LOUD'"),
     ("podnetctl", ["certs", "issue", "--dir", TMP, "--role", "node", "--name", "w"], 1, "no CA in"),
     (

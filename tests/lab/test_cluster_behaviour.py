@@ -9,7 +9,6 @@ from __future__ import annotations
 import ipaddress
 import re
 import shutil
-import subprocess
 import tempfile
 import time
 import uuid
@@ -273,30 +272,6 @@ def test_silent_node_is_quarantined_then_reclaimed_and_one_back_in_time_keeps_it
     assert ping_once(pod_on["worker2"]["netns"], late["ip"], 2.0) is not None
 
 
-def cut_off_from_ipamd(node: dict[str, Any], ipamd_address: str) -> None:
-    """Drops the node's packets to ipamd (inside the node's namespace): a partition that
-    leaves the agent running and pod traffic flowing."""
-    host, _, port = ipamd_address.rpartition(":")
-    rules = (
-        "table ip podnet-test-cutoff {\n"
-        "  chain out { type filter hook output priority 0; "
-        f"ip daddr {host} tcp dport {port} drop; }}\n"
-        "}\n"
-    )
-    subprocess.run(
-        ["ip", "netns", "exec", node["netns"], "nft", "-f", "-"],
-        input=rules, text=True, check=True, timeout=10,
-    )  # fmt: skip
-
-
-def reconnect_to_ipamd(node: dict[str, Any]) -> None:
-    subprocess.run(
-        ["ip", "netns", "exec", node["netns"], "nft", "delete", "table", "ip",
-         "podnet-test-cutoff"],
-        check=True, timeout=10,
-    )  # fmt: skip
-
-
 def test_node_cut_off_past_its_quarantine_drops_the_pods_of_its_reclaimed_range(
     lab: LabRunner,
 ) -> None:
@@ -308,7 +283,7 @@ def test_node_cut_off_past_its_quarantine_drops_the_pods_of_its_reclaimed_range(
 
     # worker2 loses ipamd but keeps running: its agent fences ADD once its lease is past
     # the TTL, and ipamd reclaims the range after the quarantine.
-    cut_off_from_ipamd(worker2, lab_json(lab)["ipamd"]["address"])
+    lab.ok("node", "cut", "worker2")
     wait_for(
         lambda: ipamd_allocations(lab, worker2["name"]) == {},
         3 + 6 + GENEROUS,
@@ -321,7 +296,7 @@ def test_node_cut_off_past_its_quarantine_drops_the_pods_of_its_reclaimed_range(
     # Back in touch, worker2 learns its range was reclaimed (with every pod allocation in
     # it), holds a range again and disconnects the pods attached before: their addresses
     # may be handed out again, here or on another node.
-    reconnect_to_ipamd(worker2)
+    lab.ok("node", "heal", "worker2")
     stale_veth = host_veth_name(stale["container_id"], "eth0")
     # TCP retransmission backoff after the drops can delay the first renewal by seconds.
     took = wait_for(

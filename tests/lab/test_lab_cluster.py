@@ -23,7 +23,8 @@ def pid_alive(pid: int) -> bool:
 
 def recorded_pids(state_dir: Path) -> list[int]:
     lab = json.loads((state_dir / "lab.json").read_text())
-    daemons = [lab["etcd"], lab["ipamd"]] + [node["agent"] for node in lab["nodes"]]
+    members = [member["daemon"] for member in lab["etcd_members"]]
+    daemons = [*members, lab["ipamd"]] + [node["agent"] for node in lab["nodes"]]
     return [daemon["pid"] for daemon in daemons if daemon]
 
 

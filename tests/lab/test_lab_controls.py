@@ -67,6 +67,12 @@ def test_lab_json_keeps_the_daemon_options_and_reads_older_files(tmp_path: Path)
         (["ipamd", "stop"], {"ipamd_command": "stop", "kill": False}),
         (["ipamd", "start"], {"ipamd_command": "start", "timeout": 30}),
         (["ipamd", "restart", "--kill"], {"ipamd_command": "restart", "kill": True}),
+        (["node", "cut", "worker2"], {"node_command": "cut", "name": "worker2"}),
+        (["node", "heal", "pl-worker2"], {"node_command": "heal", "name": "pl-worker2"}),
+        (["etcd", "kill", "leader"], {"etcd_command": "kill", "member": "leader"}),
+        (["etcd", "start", "etcd-2"], {"etcd_command": "start", "timeout": 30}),
+        (["etcd", "status", "--json"], {"etcd_command": "status", "json": True}),
+        (["up", "--etcd-members", "3"], {"etcd_members": 3}),
     ],
 )
 def test_control_commands_parse(argv: list[str], expected: dict[str, object]) -> None:
@@ -74,7 +80,9 @@ def test_control_commands_parse(argv: list[str], expected: dict[str, object]) ->
     assert {key: parsed[key] for key in expected} == expected
 
 
-@pytest.mark.parametrize("argv", [["node", "stop"], ["node", "remove"], ["ipamd"], ["node"]])
+@pytest.mark.parametrize(
+    "argv", [["node", "stop"], ["node", "remove"], ["ipamd"], ["node"], ["node", "cut"], ["etcd"]]
+)
 def test_control_commands_refuse_missing_arguments(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         build_parser().parse_args(argv)
@@ -95,6 +103,12 @@ EVERY_COMMAND = [
     ["ipamd", "stop"],
     ["ipamd", "start"],
     ["ipamd", "restart"],
+    ["node", "cut", "worker"],
+    ["node", "heal", "worker"],
+    *(["etcd", action, "etcd-1"] for action in ("stop", "kill", "start", "freeze", "thaw")),
+    ["etcd", "cut", "etcd-1"],
+    ["etcd", "heal", "etcd-1"],
+    ["etcd", "status"],
     ["down"],
 ]
 

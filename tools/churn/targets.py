@@ -106,8 +106,9 @@ def lab_target(state_dir: Path, options: TargetOptions) -> Target:
     ]
     if lab.ipamd is not None:
         daemons.append(WatchedDaemon("ipamd", lab.ipamd.pid, lab.ipamd.program))
-    if lab.etcd is not None:
-        daemons.append(WatchedDaemon("etcd", lab.etcd.pid, lab.etcd.program))
+    for member in lab.etcd_members:
+        if member.daemon is not None:
+            daemons.append(WatchedDaemon(member.name, member.daemon.pid, member.daemon.program))
     ipamd = (
         IpamdEndpoint(lab.ipamd.address, lab.ipamd.netns, tuple(node.name for node in lab.nodes))
         if lab.ipamd is not None

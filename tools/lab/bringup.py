@@ -6,14 +6,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from podnetctl.etcd_access import EtcdAccess
 from tools.lab.agent_container import require_image
 from tools.lab.cni_bin import install_cni_bin
 from tools.lab.convergence import wait_converged
-from tools.lab.daemons import ETCD_PREFIX, DaemonOptions, daemon_alive
+from tools.lab.daemons import DaemonOptions, daemon_alive
 from tools.lab.docker_network import attach_node, create_bridge
 from tools.lab.errors import LabExistsError, LabUsageError
-from tools.lab.etcd_server import EtcdServer
+from tools.lab.etcd_cluster import start_etcd
 from tools.lab.launch import (
     ipamd_address,
     launch_agent,
@@ -25,17 +24,17 @@ from tools.lab.launch import (
 )
 from tools.lab.layout import (
     DOCKER_NETWORK,
-    ETCD_CLIENT_PORT,
-    ETCD_PEER_PORT,
     LabPaths,
     LabSettings,
     gateway_ip,
+    plan_etcd_members,
     plan_nodes,
+    require_etcd_member_count,
     require_node_count,
 )
 from tools.lab.netns import list_netns
-from tools.lab.pki import IPAMD_ETCD_USER, LabPki
-from tools.lab.state import DaemonRecord, LabRecord, NodeRecord, read_lab, write_lab
+from tools.lab.pki import LabPki
+from tools.lab.state import EtcdMemberRecord, LabRecord, NodeRecord, read_lab, write_lab
 
 
 @dataclass(frozen=True)
@@ -43,9 +42,11 @@ class UpOptions:
     nodes: int = 3
     timeout: float = 90.0
     daemons: DaemonOptions = field(default_factory=DaemonOptions)
+    etcd_members: int = 1
 
     def __post_init__(self) -> None:
         require_node_count(self.nodes)
+        require_etcd_member_count(self.etcd_members)
         if not self.timeout > 0:
             raise LabUsageError(f"--timeout: must be positive, got {self.timeout}")
 
@@ -106,38 +107,21 @@ def lab_up(settings: LabSettings, options: UpOptions, say: Callable[[str], None]
     for plan in plans:
         attach_node(settings, plan)
 
-    say(f"starting etcd on {control_plane.role}")
+    etcd_plans = plan_etcd_members(settings, options.etcd_members)
+    where = ", ".join(plan.netns for plan in etcd_plans)
+    say(f"starting etcd ({len(etcd_plans)} member(s)) in {where}")
     paths.logs_dir.mkdir(parents=True, exist_ok=True)
-    pki = LabPki(paths.pki_dir)
-    pki.admin()  # for podnetctl (podnetctl.json names it)
-    etcd = EtcdServer(
-        paths.etcd_data_dir,
-        control_plane.ip,
-        ETCD_CLIENT_PORT,
-        ETCD_PEER_PORT,
-        tls=pki.etcd_member("etcd", control_plane.ip),
-        netns=control_plane.netns,
-        name="etcd",
-    )
-    try:
-        etcd.start(timeout=min(options.timeout, 30.0))
-        etcd.enable_auth(pki.etcd_root(), EtcdAccess(ETCD_PREFIX, IPAMD_ETCD_USER))
-    finally:
-        if etcd.process is not None:
-            lab = replace(
-                lab,
-                etcd=DaemonRecord(
-                    "etcd",
-                    control_plane.netns,
-                    etcd.endpoint.address,
-                    etcd.process.pid,
-                    str(etcd.log_path),
-                ),
-            )
-            write_lab(paths.lab_json, lab)
+    LabPki(paths.pki_dir).admin()  # for podnetctl (podnetctl.json names it)
+
+    def record_members(members: list[EtcdMemberRecord]) -> None:
+        nonlocal lab
+        lab = replace(lab, etcd_members=members)
+        write_lab(paths.lab_json, lab)
+
+    start_etcd(settings, etcd_plans, min(options.timeout, 30.0), record_members)
 
     say(f"starting ipamd on {control_plane.role}")
-    ipamd = launch_ipamd(settings, control_plane, etcd.endpoint.address, options.daemons)
+    ipamd = launch_ipamd(settings, control_plane, lab.etcd_endpoints, options.daemons)
     lab = replace(lab, ipamd=ipamd)
     write_lab(paths.lab_json, lab)
     wait_for_ipamd(ipamd, min(options.timeout, 30.0))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import re
 import subprocess
 import sys
@@ -22,9 +24,24 @@ from tools.lab.errors import (
     LabUsageError,
     UnknownNodeError,
 )
+from tools.lab.etcd_controls import (
+    etcd_cut,
+    etcd_freeze,
+    etcd_start,
+    etcd_status,
+    etcd_stop,
+    status_text,
+)
 from tools.lab.ipamd_controls import ipamd_restart, ipamd_start, ipamd_stop
 from tools.lab.layout import LabPaths, LabSettings
-from tools.lab.node_controls import node_add, node_remove, node_start, node_stop
+from tools.lab.node_controls import (
+    node_add,
+    node_cut,
+    node_heal,
+    node_remove,
+    node_start,
+    node_stop,
+)
 from tools.lab.pods import add_pods, delete_pods
 from tools.lab.report import matrix_text, node_reports, ping_matrix, show_json, show_text
 from tools.lab.state import read_lab, read_pods
@@ -96,6 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="run every node's agent from this container image with podman, as the "
         "DaemonSet runs it (build it with scripts/build-image.sh; it is never pulled)",
     )
+    up.add_argument(
+        "--etcd-members",
+        type=int,
+        default=1,
+        help="etcd members: 1 runs on the control-plane; 3 or 5 run in namespaces of "
+        "their own on the bridge, <prefix>etcd-1.. (default: 1)",
+    )
     up.set_defaults(func=_up)
 
     pods = commands.add_parser("pods", help="add or delete pods")
@@ -123,7 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     ping.set_defaults(func=_ping)
 
     logs = commands.add_parser("logs", help="print a daemon's log")
-    logs.add_argument("node", metavar="NODE", help="node name, e.g. worker2 or pl-worker2")
+    logs.add_argument(
+        "node", metavar="NODE", help="node name (worker2, pl-worker2) or etcd member (etcd-2)"
+    )
     logs.add_argument(
         "--daemon",
         choices=["agent", "ipamd", "etcd"],
@@ -134,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_node_commands(commands)
     _add_ipamd_commands(commands)
+    _add_etcd_commands(commands)
     down = commands.add_parser("down", help="remove everything the lab made (idempotent)")
     down.set_defaults(func=_down)
     return parser
@@ -177,6 +204,16 @@ def _add_node_commands(commands: argparse._SubParsersAction[OneLineArgumentParse
     )
     remove.add_argument("name", metavar="NAME", help="node name, e.g. worker2 or pl-worker2")
     remove.set_defaults(func=_node_remove)
+    cut = actions.add_parser(
+        "cut",
+        help="partition a worker: drop its traffic with ipamd and etcd (inside its "
+        "namespace), not pod traffic; its agent keeps running",
+    )
+    cut.add_argument("name", metavar="NAME", help="node name, e.g. worker2 or pl-worker2")
+    cut.set_defaults(func=_node_cut)
+    heal = actions.add_parser("heal", help="end a node's partition")
+    heal.add_argument("name", metavar="NAME", help="node name, e.g. worker2 or pl-worker2")
+    heal.set_defaults(func=_node_heal)
 
 
 def _add_ipamd_commands(commands: argparse._SubParsersAction[OneLineArgumentParser]) -> None:
@@ -198,6 +235,32 @@ def _add_ipamd_commands(commands: argparse._SubParsersAction[OneLineArgumentPars
     restart.set_defaults(func=_ipamd_restart)
 
 
+def _add_etcd_commands(commands: argparse._SubParsersAction[OneLineArgumentParser]) -> None:
+    etcd = commands.add_parser(
+        "etcd", help="stop, kill, start, freeze or cut off an etcd member; who leads"
+    )
+    actions = etcd.add_subparsers(dest="etcd_command", required=True, metavar="ACTION")
+    member_help = "etcd member (etcd-2, pl-etcd-2; etcd when alone) or 'leader'"
+    handlers: list[tuple[str, str, Command]] = [
+        ("stop", "SIGTERM the member; its data dir stays", _etcd_stop),
+        ("kill", "SIGKILL the member, like a crash", _etcd_kill),
+        ("start", "start the member again on its data dir; it rejoins", _etcd_start),
+        ("freeze", "SIGSTOP the member: it hangs, connections stay open", _etcd_freeze),
+        ("thaw", "SIGCONT a frozen member", _etcd_thaw),
+        ("cut", "drop all traffic of the member's namespace (--etcd-members 3, 5)", _etcd_cut),
+        ("heal", "end the member's partition", _etcd_heal),
+    ]
+    for name, help_text, handler in handlers:
+        action = actions.add_parser(name, help=help_text)
+        action.add_argument("member", metavar="MEMBER", help=member_help)
+        if name == "start":
+            _timeout_flag(action, 30.0, "until it takes connections")
+        action.set_defaults(func=handler)
+    status = actions.add_parser("status", help="each member: state, raft role, db size")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(func=_etcd_status)
+
+
 def _up(settings: LabSettings, args: argparse.Namespace) -> None:
     options = UpOptions(
         nodes=args.nodes,
@@ -208,6 +271,7 @@ def _up(settings: LabSettings, args: argparse.Namespace) -> None:
             mtu=args.mtu,
             agent_image=args.agent_image,
         ),
+        etcd_members=args.etcd_members,
     )
     try:
         lab_up(settings, options, say)
@@ -235,7 +299,7 @@ def _show(settings: LabSettings, args: argparse.Namespace) -> None:
         raise LabNotUpError(f"no lab with prefix {settings.prefix!r} in {settings.state_dir}")
     reports = node_reports(lab)
     pods = read_pods(paths.pods_dir)
-    say(show_json(lab, reports, pods) if args.json else show_text(reports, pods))
+    say(show_json(lab, reports, pods) if args.json else show_text(lab, reports, pods))
 
 
 def _ping(settings: LabSettings, args: argparse.Namespace) -> int:
@@ -254,11 +318,17 @@ def _logs(settings: LabSettings, args: argparse.Namespace) -> None:
     lab = read_lab(LabPaths(settings.state_dir).lab_json)
     if lab is None:
         raise LabNotUpError(f"no lab with prefix {settings.prefix!r} in {settings.state_dir}")
+    member = lab.etcd_member(args.node)
+    if member is not None and member.daemon is not None:
+        sys.stdout.write(Path(member.daemon.log).read_text(errors="replace"))
+        return
     node = lab.node(args.node)
     if node is None:
-        known = ", ".join(n.role for n in lab.nodes)
-        raise UnknownNodeError(f"no node {args.node!r} (nodes: {known})")
-    record = {"agent": node.agent, "ipamd": lab.ipamd, "etcd": lab.etcd}[args.daemon]
+        known = ", ".join([n.role for n in lab.nodes] + [m.name for m in lab.etcd_members])
+        raise UnknownNodeError(f"no node or etcd member {args.node!r} (known: {known})")
+    here = [m.daemon for m in lab.etcd_members if m.netns == node.netns]
+    etcd = here[0] if here else None
+    record = {"agent": node.agent, "ipamd": lab.ipamd, "etcd": etcd}[args.daemon]
     if record is None or record.netns != node.netns:
         raise UnknownNodeError(f"{args.daemon} does not run on {node.role}")
     sys.stdout.write(Path(record.log).read_text(errors="replace"))
@@ -284,6 +354,14 @@ def _node_remove(settings: LabSettings, args: argparse.Namespace) -> None:
     node_remove(settings, args.name, say)
 
 
+def _node_cut(settings: LabSettings, args: argparse.Namespace) -> None:
+    node_cut(settings, args.name, say)
+
+
+def _node_heal(settings: LabSettings, args: argparse.Namespace) -> None:
+    node_heal(settings, args.name, say)
+
+
 def _ipamd_stop(settings: LabSettings, args: argparse.Namespace) -> None:
     ipamd_stop(settings, args.kill, say)
 
@@ -294,6 +372,42 @@ def _ipamd_start(settings: LabSettings, args: argparse.Namespace) -> None:
 
 def _ipamd_restart(settings: LabSettings, args: argparse.Namespace) -> None:
     ipamd_restart(settings, args.kill, args.timeout, say)
+
+
+def _etcd_stop(settings: LabSettings, args: argparse.Namespace) -> None:
+    etcd_stop(settings, args.member, False, say)
+
+
+def _etcd_kill(settings: LabSettings, args: argparse.Namespace) -> None:
+    etcd_stop(settings, args.member, True, say)
+
+
+def _etcd_start(settings: LabSettings, args: argparse.Namespace) -> None:
+    etcd_start(settings, args.member, args.timeout, say)
+
+
+def _etcd_freeze(settings: LabSettings, args: argparse.Namespace) -> None:
+    etcd_freeze(settings, args.member, True, say)
+
+
+def _etcd_thaw(settings: LabSettings, args: argparse.Namespace) -> None:
+    etcd_freeze(settings, args.member, False, say)
+
+
+def _etcd_cut(settings: LabSettings, args: argparse.Namespace) -> None:
+    etcd_cut(settings, args.member, True, say)
+
+
+def _etcd_heal(settings: LabSettings, args: argparse.Namespace) -> None:
+    etcd_cut(settings, args.member, False, say)
+
+
+def _etcd_status(settings: LabSettings, args: argparse.Namespace) -> None:
+    lab, statuses = etcd_status(settings)
+    if args.json:
+        say(json.dumps([dataclasses.asdict(s) | {"leader": s.is_leader} for s in statuses]))
+    else:
+        say(status_text(lab, statuses))
 
 
 # Each command's func takes (settings, args) and returns its exit status (None: 0).

@@ -41,9 +41,12 @@ class EtcdServer:
         netns: str | None = None,
         name: str = "podnet-etcd",
         cluster: Mapping[str, str] | None = None,
+        quota_backend_bytes: int | None = None,
     ) -> None:
         """tls: this member's certificate (None: plaintext, for tests of plaintext only);
-        cluster: every member's name and peer URL, this one included; alone if None."""
+        cluster: every member's name and peer URL, this one included; alone if None;
+        quota_backend_bytes: the database size past which etcd refuses writes (NOSPACE
+        alarm), etcd's default (2 GiB) if None."""
         self.data_dir = data_dir
         self.tls = tls
         self.endpoint = EtcdEndpoint(host, client_port)
@@ -52,6 +55,7 @@ class EtcdServer:
         self.name = name
         self.log_path = data_dir.parent / f"{name}.log"
         self.cluster = dict(cluster) if cluster is not None else {name: self.peer_url}
+        self.quota_backend_bytes = quota_backend_bytes
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -74,6 +78,11 @@ class EtcdServer:
             "--peer-cert-file", cert, "--peer-key-file", key,
             "--peer-cert-allowed-hostname", self.tls.peer_hostname,
         ]  # fmt: skip
+
+    def _quota_flags(self) -> list[str]:
+        if self.quota_backend_bytes is None:
+            return []
+        return ["--quota-backend-bytes", str(self.quota_backend_bytes)]
 
     def start(self, timeout: float = 20.0) -> None:
         self.launch()
@@ -110,6 +119,7 @@ class EtcdServer:
                 "--logger",
                 "zap",
                 *self._tls_flags(),
+                *self._quota_flags(),
             ],
             self.log_path,
             netns=self.netns,

@@ -33,9 +33,9 @@ def _start(settings: LabSettings, timeout: float, say: Say) -> DaemonRecord:
     if lab.ipamd is not None and daemon_alive(lab.ipamd):
         say(f"ipamd is already running (pid {lab.ipamd.pid})")
         return lab.ipamd
-    if lab.etcd is None:
+    if not lab.etcd_members:
         raise NodeControlError("the lab records no etcd for ipamd to use")
-    ipamd = launch_ipamd(settings, lab.nodes[0], lab.etcd.address, lab.daemon_options)
+    ipamd = launch_ipamd(settings, lab.nodes[0], lab.etcd_endpoints, lab.daemon_options)
     write_lab(paths.lab_json, replace(lab, ipamd=ipamd))
     wait_for_ipamd(ipamd, timeout)
     say(f"ipamd serving on {ipamd.address} (pid {ipamd.pid})")

@@ -20,6 +20,8 @@ ETCD_PEER_PORT = 2380
 MAX_UNIX_SOCKET_PATH = 107
 # Node addresses stay within 172.18.0.2-201 and node ranges well within the /16.
 MAX_NODES = 200
+# An etcd cluster of its own namespaces has its members on 172.18.1.1, .2, ...
+ETCD_MEMBER_COUNTS = (1, 3, 5)
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class LabSettings:
         if not name.startswith(self.prefix):
             return False
         rest = name[len(self.prefix) :]
-        return bool(re.fullmatch(r"net|control-plane|worker\d*|pod-.+-\d+", rest))
+        return bool(re.fullmatch(r"net|control-plane|worker\d*|etcd-\d+|pod-.+-\d+", rest))
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,14 @@ class NodePlan:
     netns: str
     ip: str
     bridge_port: str  # the bridge-side veth in the bridge namespace
+
+
+@dataclass(frozen=True)
+class EtcdMemberPlan:
+    name: str  # etcd's --name
+    netns: str
+    ip: str
+    bridge_port: str | None  # None: the member runs in the control-plane's namespace
 
 
 @dataclass(frozen=True)
@@ -108,9 +118,9 @@ class LabPaths:
     def pods_dir(self) -> Path:
         return self.state_dir / "pods"
 
-    @property
-    def etcd_data_dir(self) -> Path:
-        return self.state_dir / "etcd" / "data"
+    def etcd_data_dir(self, member: str) -> Path:
+        """A member's data dir; its log is beside it, etcd/<member>.log."""
+        return self.state_dir / "etcd" / member
 
     @property
     def pki_dir(self) -> Path:
@@ -150,6 +160,31 @@ def plan_node(settings: LabSettings, index: int) -> NodePlan:
         netns=f"{settings.prefix}{role_name(index)}",
         ip=str(DOCKER_NETWORK.network_address + 2 + index),
         bridge_port=f"veth-n{index}",
+    )
+
+
+def require_etcd_member_count(count: int) -> None:
+    if count not in ETCD_MEMBER_COUNTS:
+        raise LabUsageError(
+            f"--etcd-members: 1, 3 or 5 (an odd number keeps a quorum), not {count}"
+        )
+
+
+def plan_etcd_members(settings: LabSettings, count: int) -> tuple[EtcdMemberPlan, ...]:
+    """One member: "etcd" on the control-plane, as before. More: "etcd-1", "etcd-2", ...
+    each in a namespace of its own on the bridge (so that one can be partitioned)."""
+    require_etcd_member_count(count)
+    if count == 1:
+        control_plane = plan_node(settings, 0)
+        return (EtcdMemberPlan("etcd", control_plane.netns, control_plane.ip, None),)
+    return tuple(
+        EtcdMemberPlan(
+            name=f"etcd-{index}",
+            netns=f"{settings.prefix}etcd-{index}",
+            ip=str(DOCKER_NETWORK.network_address + 256 + index),
+            bridge_port=f"veth-e{index}",
+        )
+        for index in range(1, count + 1)
     )
 
 

@@ -18,6 +18,7 @@ from tools.lab.lab_lock import lab_lock
 from tools.lab.launch import ipamd_address, launch_agent, make_node_dirs, node_record
 from tools.lab.layout import LabPaths, LabSettings, plan_node, role_index
 from tools.lab.netns import delete_netns, list_netns, pids_in_netns, run_ip
+from tools.lab.partition import apply_cut, endpoint_cut_rules, remove_cut
 from tools.lab.pods import delete_pod, require_lab
 from tools.lab.probes import log_tail
 from tools.lab.processes import kill_pid
@@ -149,6 +150,40 @@ def _drain(lab: LabRecord, paths: LabPaths, node: NodeRecord, say: Say) -> None:
         say(f"  pod {pod.name} removed with {node.role}")
 
 
+def control_plane_addresses(lab: LabRecord) -> list[str]:
+    """ipamd's gRPC address and every etcd member's client and peer address."""
+    addresses = [_ipamd_address(lab)]
+    for member in lab.etcd_members:
+        addresses += [member.address, f"{member.ip}:{member.peer_port}"]
+    return addresses
+
+
+def node_cut(settings: LabSettings, name: str, say: Say) -> None:
+    """Drops the node's traffic with ipamd and etcd (inside its namespace), not pod
+    traffic: its agent keeps running, cut off, as in a partition."""
+    paths = LabPaths(settings.state_dir)
+    require_lab(settings)  # before the lock, which creates a file
+    with lab_lock(paths):
+        lab = require_lab(settings)
+        node = known_node(lab, name)
+        if role_index(node.role) == 0:
+            raise NodeControlError("the control-plane runs ipamd; cut off a worker")
+        apply_cut(node.netns, endpoint_cut_rules(control_plane_addresses(lab)))
+        write_lab(paths.lab_json, _with_node(lab, replace(node, cut=True)))
+    say(f"cut {node.role} off from ipamd and etcd (pod traffic still flows)")
+
+
+def node_heal(settings: LabSettings, name: str, say: Say) -> None:
+    paths = LabPaths(settings.state_dir)
+    require_lab(settings)
+    with lab_lock(paths):
+        lab = require_lab(settings)
+        node = known_node(lab, name)
+        had_cut = remove_cut(node.netns)
+        write_lab(paths.lab_json, _with_node(lab, replace(node, cut=False)))
+    say(f"healed {node.role}" if had_cut else f"{node.role} was not cut off")
+
+
 def node_remove(settings: LabSettings, name: str, say: Say) -> None:
     """The node leaves: pods drained, agent stopped, namespace and state removed."""
     paths = LabPaths(settings.state_dir)
@@ -157,6 +192,8 @@ def node_remove(settings: LabSettings, name: str, say: Say) -> None:
         node = known_node(lab, name)
         if role_index(node.role) == 0:
             raise NodeControlError("the control-plane runs etcd and ipamd; it cannot leave")
+        if remove_cut(node.netns):  # its pods' DELs must reach ipamd
+            say(f"  healed {node.role} first")
         _drain(lab, paths, node, say)
         if node.agent is not None and stop_daemon(node.agent):
             say(f"stopped the agent of {node.role} (pid {node.agent.pid})")

@@ -77,9 +77,13 @@ def tcp_open(host: str, port: int, netns: str | None = None) -> bool:
                 return True
         except OSError:
             return False
-    probe = subprocess.run(
-        in_netns(netns, ["bash", "-c", f"exec 3<>/dev/tcp/{host}/{port}"]),
-        capture_output=True,
-        check=False,
-    )
+    try:
+        probe = subprocess.run(
+            in_netns(netns, ["bash", "-c", f"exec 3<>/dev/tcp/{host}/{port}"]),
+            capture_output=True,
+            check=False,
+            timeout=2.0,  # a dropped SYN is retried for minutes
+        )
+    except subprocess.TimeoutExpired:
+        return False
     return probe.returncode == 0

@@ -10,6 +10,7 @@ from typing import Any
 
 from tools.lab.convergence import agent_pod_cidr
 from tools.lab.daemons import daemon_alive
+from tools.lab.etcd_controls import member_state
 from tools.lab.icmp import ping_once
 from tools.lab.netns import run_ip
 from tools.lab.pods import pod_summary
@@ -57,16 +58,22 @@ def node_reports(lab: LabRecord) -> list[NodeReport]:
     return reports
 
 
-def show_text(reports: list[NodeReport], pods: list[PodRecord]) -> str:
+def show_text(lab: LabRecord, reports: list[NodeReport], pods: list[PodRecord]) -> str:
     lines = []
     for report in reports:
         node = report.node
         agent = "agent up" if report.agent_alive else "agent DOWN"
+        if node.cut:
+            agent += ", CUT OFF from ipamd and etcd"
         lines.append(f"{node.netns}  {node.ip}  pods {report.pod_cidr or '?'}  ({agent})")
         lines.append(f"  conflist {node.conflist}: {report.plugin_summary}")
         lines.append("  ip route:")
         lines.extend(f"    {route}" for route in report.routes)
         lines.append("")
+    for member in lab.etcd_members:
+        state = member_state(member)
+        lines.append(f"etcd {member.name}  {member.netns}  {member.address}  {state}")
+    lines.append("")
     lines.append(f"{'POD':<20} {'NODE':<16} {'IP':<15} INTERFACE")
     for pod in pods:
         lines.append(f"{pod.name:<20} {pod.node:<16} {pod.ip:<15} {pod.ifname} <-> {pod.host_veth}")
@@ -89,8 +96,18 @@ def show_json(lab: LabRecord, reports: list[NodeReport], pods: list[PodRecord]) 
                     "conflist_path": report.node.conflist,
                     "conflist": report.conflist,
                     "routes": report.routes,
+                    "cut": report.node.cut,
                 }
                 for report in reports
+            ],
+            "etcd_members": [
+                {
+                    "name": member.name,
+                    "netns": member.netns,
+                    "address": member.address,
+                    "state": member_state(member),
+                }
+                for member in lab.etcd_members
             ],
             "pods": [pod_summary(pod) for pod in pods],
         },

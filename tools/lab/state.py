@@ -17,7 +17,7 @@ from typing import Any
 from tools.lab.options import DaemonOptions
 from tools.lab.podnetctl_config import PODNETCTL_CONFIG, podnetctl_config
 
-SCHEMA = "podnet-lab/v1"
+SCHEMA = "podnet-lab/v2"
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,23 @@ class NodeRecord:
     agent: DaemonRecord | None = None
     pod_cidr: str | None = None
     admin_address: str = ""  # the agent's admin service (podnetctl)
+    cut: bool = False  # `node cut`: its traffic with ipamd and etcd is dropped
+
+
+@dataclass(frozen=True)
+class EtcdMemberRecord:
+    name: str  # etcd's --name: "etcd" when alone, "etcd-1", "etcd-2", ... in a cluster
+    netns: str
+    ip: str
+    client_port: int
+    peer_port: int
+    daemon: DaemonRecord | None = None
+    frozen: bool = False  # `etcd freeze`: SIGSTOPped, until `etcd thaw`
+    cut: bool = False  # `etcd cut`: all traffic of its namespace dropped, until `etcd heal`
+
+    @property
+    def address(self) -> str:
+        return f"{self.ip}:{self.client_port}"
 
 
 @dataclass(frozen=True)
@@ -58,7 +75,7 @@ class LabRecord:
     gateway: str
     cni_bin_dir: str
     nodes: list[NodeRecord]
-    etcd: DaemonRecord | None = None
+    etcd_members: list[EtcdMemberRecord] = field(default_factory=list)
     ipamd: DaemonRecord | None = None
     daemon_options: DaemonOptions = field(default_factory=DaemonOptions)
     schema: str = SCHEMA
@@ -69,10 +86,23 @@ class LabRecord:
                 return node
         return None
 
+    def etcd_member(self, name: str) -> EtcdMemberRecord | None:
+        for member in self.etcd_members:
+            if name in (member.name, member.netns, f"{self.prefix}{member.name}"):
+                return member
+        return None
+
+    @property
+    def etcd_endpoints(self) -> str:
+        """Every member's client address, comma-separated (ipamd's --etcd)."""
+        return ",".join(member.address for member in self.etcd_members)
+
     def daemons(self) -> list[DaemonRecord]:
         """Agents first, then ipamd, then etcd: the order to stop them in."""
         found = [node.agent for node in self.nodes if node.agent is not None]
-        return found + [d for d in (self.ipamd, self.etcd) if d is not None]
+        if self.ipamd is not None:
+            found.append(self.ipamd)
+        return found + [m.daemon for m in self.etcd_members if m.daemon is not None]
 
 
 @dataclass(frozen=True)
@@ -111,13 +141,25 @@ def lab_to_json(lab: LabRecord) -> dict[str, Any]:
     return dataclasses.asdict(lab)
 
 
+def _etcd_members(document: dict[str, Any]) -> list[EtcdMemberRecord]:
+    members = [
+        EtcdMemberRecord(**{**raw, "daemon": _daemon(raw.get("daemon"))})
+        for raw in document.get("etcd_members", [])
+    ]
+    alone = _daemon(document.get("etcd"))  # podnet-lab/v1: one etcd, on the control-plane
+    if not members and alone is not None:
+        host, _, port = alone.address.rpartition(":")
+        members = [EtcdMemberRecord("etcd", alone.netns, host, int(port), int(port) + 1, alone)]
+    return members
+
+
 def lab_from_json(document: dict[str, Any]) -> LabRecord:
     nodes = [NodeRecord(**{**raw, "agent": _daemon(raw.get("agent"))}) for raw in document["nodes"]]
     return LabRecord(
         **{
-            **document,
+            **{key: value for key, value in document.items() if key != "etcd"},
             "nodes": nodes,
-            "etcd": _daemon(document.get("etcd")),
+            "etcd_members": _etcd_members(document),
             "ipamd": _daemon(document.get("ipamd")),
             "daemon_options": DaemonOptions.from_json(document.get("daemon_options")),
         }

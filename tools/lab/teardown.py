@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 from collections.abc import Callable
 
 from tools.lab.agent_container import remove_containers
@@ -10,15 +11,31 @@ from tools.lab.daemons import daemon_alive, stop_daemon
 from tools.lab.errors import LabError
 from tools.lab.layout import LabPaths, LabSettings
 from tools.lab.netns import delete_netns, list_netns, pids_in_netns
+from tools.lab.partition import remove_cut
 from tools.lab.pods import delete_pods
 from tools.lab.processes import kill_pid
-from tools.lab.state import read_lab
+from tools.lab.state import LabRecord, read_lab
+
+
+def _undo_faults(lab: LabRecord, say: Callable[[str], None]) -> None:
+    """Heals partitions and thaws frozen members, so pods' DELs reach ipamd and every
+    daemon can stop cleanly."""
+    for node in lab.nodes:
+        if node.cut and remove_cut(node.netns):
+            say(f"healed {node.role}")
+    for member in lab.etcd_members:
+        if member.cut and remove_cut(member.netns):
+            say(f"healed etcd member {member.name}")
+        if member.frozen and member.daemon is not None and daemon_alive(member.daemon):
+            kill_pid(member.daemon.pid, signal.SIGCONT)
+            say(f"thawed etcd member {member.name}")
 
 
 def lab_down(settings: LabSettings, say: Callable[[str], None]) -> None:
     paths = LabPaths(settings.state_dir)
     lab = read_lab(paths.lab_json)
     if lab is not None:
+        _undo_faults(lab, say)
         agents_alive = all(
             node.agent is not None and daemon_alive(node.agent) for node in lab.nodes
         )
