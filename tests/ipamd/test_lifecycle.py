@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from podnet.tls.paths import TlsFiles
 
 from ipamd.config import ClusterConfig, EtcdAddress, IpamConfig
 from ipamd.errors import ConfigError, ConfigMismatch
@@ -25,7 +26,13 @@ from tools.lab.ports import free_port
 
 
 def config_for(
-    etcd: str, prefix: str, grpc_port: int, http_port: int, cidr: str = "10.50.0.0/16"
+    etcd: str,
+    prefix: str,
+    grpc_port: int,
+    http_port: int,
+    cidr: str = "10.50.0.0/16",
+    *,
+    etcd_tls: TlsFiles | None,
 ) -> IpamConfig:
     host, _, port = etcd.rpartition(":")
     return IpamConfig(
@@ -38,6 +45,7 @@ def config_for(
         etcd_timeout=1.0,
         http_host="127.0.0.1",
         http_port=http_port,
+        etcd_tls=etcd_tls,
     )
 
 
@@ -73,33 +81,39 @@ async def tasks_left() -> set[asyncio.Task[object]]:
 
 
 async def test_http_port_taken_fails_before_anything_else_starts(
-    etcd: EtcdEndpoint, etcd_prefix: str
+    etcd: EtcdEndpoint, etcd_prefix: str, etcd_client_tls: TlsFiles
 ) -> None:
     grpc_port = free_port()
     with (
         port_taken() as http_port,
         pytest.raises(ConfigError, match=f"cannot serve HTTP on 127.0.0.1:{http_port}"),
     ):
-        await serve(config_for(etcd.address, etcd_prefix, grpc_port, http_port), asyncio.Event())
+        await serve(
+            config_for(etcd.address, etcd_prefix, grpc_port, http_port, etcd_tls=etcd_client_tls),
+            asyncio.Event(),
+        )
     assert nothing_listens_on(grpc_port)
     assert await tasks_left() == set()
 
 
 async def test_grpc_port_taken_undoes_http_tasks_and_etcd(
-    etcd: EtcdEndpoint, etcd_prefix: str
+    etcd: EtcdEndpoint, etcd_prefix: str, etcd_client_tls: TlsFiles
 ) -> None:
     http_port = free_port()
     with (
         port_taken() as grpc_port,
         pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{grpc_port}"),
     ):
-        await serve(config_for(etcd.address, etcd_prefix, grpc_port, http_port), asyncio.Event())
+        await serve(
+            config_for(etcd.address, etcd_prefix, grpc_port, http_port, etcd_tls=etcd_client_tls),
+            asyncio.Event(),
+        )
     assert nothing_listens_on(http_port)
     assert await tasks_left() == set()  # index mirrors and reclaimer cancelled
 
 
 async def test_failure_after_serving_stops_grpc_and_http(
-    etcd: EtcdEndpoint, etcd_prefix: str
+    etcd: EtcdEndpoint, etcd_prefix: str, etcd_client_tls: TlsFiles
 ) -> None:
     grpc_port, http_port = free_port(), free_port()
 
@@ -107,22 +121,35 @@ async def test_failure_after_serving_stops_grpc_and_http(
         assert not nothing_listens_on(grpc_port) and not nothing_listens_on(http_port)
         raise RuntimeError(f"told to fail once serving on {address}")
 
-    config = config_for(etcd.address, etcd_prefix, grpc_port, http_port)
+    config = config_for(etcd.address, etcd_prefix, grpc_port, http_port, etcd_tls=etcd_client_tls)
     with pytest.raises(RuntimeError, match="told to fail"):
         await serve(config, asyncio.Event(), on_serving=fail)
     assert nothing_listens_on(grpc_port) and nothing_listens_on(http_port)
     assert await tasks_left() == set()
 
 
-async def test_config_mismatch_in_etcd_undoes_http(etcd: EtcdEndpoint, etcd_prefix: str) -> None:
+async def test_config_mismatch_in_etcd_undoes_http(
+    etcd: EtcdEndpoint, etcd_prefix: str, etcd_client_tls: TlsFiles
+) -> None:
     stop = asyncio.Event()
 
     async def stop_at_once(_: str) -> None:
         stop.set()
 
-    await serve(config_for(etcd.address, etcd_prefix, 0, 0), stop, on_serving=stop_at_once)
+    await serve(
+        config_for(etcd.address, etcd_prefix, 0, 0, etcd_tls=etcd_client_tls),
+        stop,
+        on_serving=stop_at_once,
+    )
     http_port = free_port()
-    other = config_for(etcd.address, etcd_prefix, free_port(), http_port, cidr="10.51.0.0/16")
+    other = config_for(
+        etcd.address,
+        etcd_prefix,
+        free_port(),
+        http_port,
+        cidr="10.51.0.0/16",
+        etcd_tls=etcd_client_tls,
+    )
     with pytest.raises(ConfigMismatch):
         await serve(other, asyncio.Event())
     assert nothing_listens_on(http_port)
@@ -132,7 +159,9 @@ async def test_config_mismatch_in_etcd_undoes_http(etcd: EtcdEndpoint, etcd_pref
 async def test_stop_while_etcd_is_unreachable_ends_the_wait_cleanly(etcd_prefix: str) -> None:
     grpc_port, http_port = free_port(), free_port()
     stop = asyncio.Event()
-    config = config_for(f"127.0.0.1:{free_port()}", etcd_prefix, grpc_port, http_port)
+    config = config_for(
+        f"127.0.0.1:{free_port()}", etcd_prefix, grpc_port, http_port, etcd_tls=None
+    )
     running = asyncio.create_task(serve(config, stop))
     await asyncio.sleep(1.0)
     assert not running.done() and not nothing_listens_on(http_port)  # /healthz answers
@@ -183,6 +212,7 @@ def test_executable_waiting_for_etcd_stops_on_sigterm(tmp_path: Path) -> None:
     argv = [
         IPAMD, "--listen", f"127.0.0.1:{free_port()}", "--etcd", f"127.0.0.1:{free_port()}",
         "--http-host", "127.0.0.1", "--http-port", str(http_port), "--etcd-timeout", "0.5",
+        "--etcd-insecure-plaintext",
     ]  # fmt: skip
     log = tmp_path / "ipamd.log"
     with log.open("wb") as out:
