@@ -7,11 +7,12 @@ raises ConfigError with one line naming the flag.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from podnet.tls.files import TlsFiles
 
 from ipamd.errors import ConfigError
+from ipamd.limits import Limits
 
 
 def split_host_port(text: str, flag: str) -> tuple[str, int]:
@@ -51,6 +52,12 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True)
+class ServerTls:
+    files: TlsFiles  # files.ca: the CA bundle callers' certificates must chain to
+    trust_domain: str
+
+
+@dataclass(frozen=True)
 class IpamConfig:
     listen: str
     etcd_endpoints: tuple[EtcdAddress, ...]
@@ -63,6 +70,10 @@ class IpamConfig:
     # The CA of etcd's certificates and ipamd's client pair; None: plaintext, which the
     # command line allows only with --etcd-insecure-plaintext.
     etcd_tls: TlsFiles | None = None
+    # ipamd's serving pair and its callers' CA; None: plaintext gRPC, which the command
+    # line allows only with --insecure-plaintext.
+    server_tls: ServerTls | None = None
+    limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:
         _, port = split_host_port(self.listen, "--listen")

@@ -21,6 +21,9 @@ class JsonLineFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRIBUTES:
                 document[key] = value
+        fields = document.pop("fields", None)
+        if isinstance(fields, dict):  # podnet.logs.log_event's
+            document.update(fields)
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
         return json.dumps(document, default=str)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from podnet.cli import OneLineArgumentParser
 from podnet.shim.defaults import DEFAULT_AGENT_SOCKET, DEFAULT_SPOOL_DIR
+from podnet.tls.files import TlsFiles
 
 from netagent.errors import ConfigError
 from netagent.mtu import MAX_MTU, MIN_MTU
@@ -34,6 +35,9 @@ class AgentConfig:
     masquerade: bool
     ipamd_timeout: float
     log_level: str
+    # The podnet CA (ipamd's certificate must chain to it) and this node's pair; None:
+    # plaintext, which the command line allows only with --insecure-plaintext.
+    ipamd_tls: TlsFiles | None = None
 
     def __post_init__(self) -> None:
         if not self.node_name or "/" in self.node_name:
@@ -80,6 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
     add("--node-name", required=True, help="this node's name, unique in the cluster")
     add("--node-ip", required=True, help="IPv4 address peers route this node's pod range through")
     add("--ipamd", required=True, metavar="HOST:PORT", help="address of ipamd's gRPC endpoint")
+    add("--tls-cert", type=Path, help="this node's certificate (role node, named --node-name)")
+    add("--tls-key", type=Path, help="the key of --tls-cert")
+    add("--tls-ca", type=Path, help="the podnet CA bundle ipamd's certificate must chain to")
+    add(
+        "--insecure-plaintext",
+        action="store_true",
+        help="talk to ipamd without TLS (only against an ipamd started with "
+        "--insecure-plaintext): instead of --tls-cert/--tls-key/--tls-ca",
+    )
     add(
         "--socket",
         default=DEFAULT_AGENT_SOCKET,
@@ -175,4 +188,19 @@ def parse_config(argv: Sequence[str] | None = None) -> AgentConfig:
         masquerade=not args.no_masquerade,
         ipamd_timeout=args.ipamd_timeout,
         log_level=args.log_level,
+        ipamd_tls=_ipamd_tls(args),
     )
+
+
+def _ipamd_tls(args: argparse.Namespace) -> TlsFiles | None:
+    given = {"--tls-cert": args.tls_cert, "--tls-key": args.tls_key, "--tls-ca": args.tls_ca}
+    if args.insecure_plaintext:
+        if any(given.values()):
+            raise ConfigError("--insecure-plaintext and --tls-* flags exclude each other")
+        return None
+    missing = [flag for flag, value in given.items() if value is None]
+    if missing:
+        raise ConfigError(
+            f"ipamd needs mutual TLS: give {', '.join(missing)} (or --insecure-plaintext)"
+        )
+    return TlsFiles(args.tls_ca, args.tls_cert, args.tls_key)

@@ -57,9 +57,11 @@ PURE_MODULES = frozenset(
         "netagent.dataplane.route_diff",
         "ipamd.address_pool",
         "ipamd.addressing",
+        "ipamd.authorization",
         "ipamd.config",
         "ipamd.errors",
         "ipamd.keys",
+        "ipamd.limits",
         "ipamd.records",
     }
 )

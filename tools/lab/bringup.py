@@ -131,6 +131,7 @@ def lab_up(settings: LabSettings, options: UpOptions, say: Callable[[str], None]
             )
             write_lab(paths.lab_json, lab)
 
+    pki.admin()  # the operator's certificate, for grpcurl and podnet-churn's checks
     say(f"starting ipamd on {control_plane.role}")
     ipamd = launch_ipamd(settings, control_plane, etcd.endpoint.address, options.daemons)
     lab = replace(lab, ipamd=ipamd)

@@ -60,12 +60,14 @@ def launch_ipamd(
     options: DaemonOptions,
 ) -> DaemonRecord:
     address = ipamd_address(control_plane)
+    pki = LabPki(LabPaths(settings.state_dir).pki_dir)
     return start_daemon(
         "podnet-ipamd",
         ipamd_argv(
             address,
             etcd_address,
-            LabPki(LabPaths(settings.state_dir).pki_dir).ipamd_etcd_client(),
+            pki.ipamd_etcd_client(),
+            pki.ipamd_server([control_plane.ip]),
             settings.cluster_cidr,
             settings.node_prefix_length,
             options,
@@ -109,6 +111,7 @@ def launch_agent(
             node.name,
             node.ip,
             ipamd_at,
+            LabPki(paths.pki_dir).node(node.name),
             paths.node(node.role),
             node.http_address,
             options,

@@ -16,6 +16,8 @@ from podnetctl.certs.store import CertificateStore
 from podnetctl.etcd_access import DEFAULT_USER, ROOT
 
 IPAMD_ETCD_USER = DEFAULT_USER
+IPAMD_NAME = "ipamd"
+ADMIN_NAME = "admin"
 
 
 @dataclass(frozen=True)
@@ -68,4 +70,41 @@ class LabPki:
             str(files.cert),
             "--etcd-key",
             str(files.key),
+        ]
+
+    def ipamd_server(self, ips: Sequence[str]) -> TlsFiles:
+        """ipamd's serving pair (its certificate names the addresses agents dial); the CA
+        of these files is the one callers' certificates must chain to."""
+        return self.files(Role.IPAMD, IPAMD_NAME, ips=ips)
+
+    def node(self, name: str) -> TlsFiles:
+        return self.files(Role.NODE, name)
+
+    def admin(self) -> TlsFiles:
+        """The operator's identity: lists and releases anything, allocates nothing."""
+        return self.files(Role.ADMIN, ADMIN_NAME)
+
+    def renew(self, role: Role, name: str) -> TlsFiles:
+        """A new key and certificate for role/name, replacing the files as podnetctl
+        certs renew does."""
+        commands.renew(self.store, role, name)
+        return self.files(role, name)
+
+    def ipamd_tls_flags(self, ips: Sequence[str]) -> list[str]:
+        files = self.ipamd_server(ips)
+        return [
+            "--tls-cert", str(files.cert),
+            "--tls-key", str(files.key),
+            "--tls-client-ca", str(files.ca),
+        ]  # fmt: skip
+
+    def node_tls_flags(self, name: str) -> list[str]:
+        files = self.node(name)
+        return [
+            "--tls-cert",
+            str(files.cert),
+            "--tls-key",
+            str(files.key),
+            "--tls-ca",
+            str(files.ca),
         ]
