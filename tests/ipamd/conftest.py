@@ -1,5 +1,6 @@
 """Starts the real podnet-ipamd executable against the session's etcd, one key prefix per
-test, and hands out async gRPC stubs to it."""
+test, serving mutual TLS with the session's CA, and hands out async gRPC stubs to it that
+present real certificates."""
 
 from __future__ import annotations
 
@@ -8,23 +9,42 @@ import contextlib
 import json
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import pytest
 from podnet.tls.files import TlsFiles
+from podnet.tls.grpc_credentials import channel_credentials_from_files
+from podnet.tls.identity import Role
 from podnet.v1 import ipam_pb2, ipam_pb2_grpc
 
 from ipamd.config import EtcdAddress
 from ipamd.etcd_connection import EtcdConnection
 from tools.lab.etcd_server import EtcdEndpoint
+from tools.lab.pki import ADMIN_NAME, LabPki
 from tools.lab.ports import free_port
 from tools.lab.processes import spawn, stop, wait_until
 
 IPAMD = shutil.which("podnet-ipamd") or str(Path(__file__).parents[2] / ".venv/bin/podnet-ipamd")
+
+
+class AsEachNode:
+    """An Ipam stub whose every call presents the certificate of the node its request
+    names, as that node's agent would; a request naming no node (a range watch) presents
+    the admin's."""
+
+    def __init__(self, stub_for: Callable[[str], ipam_pb2_grpc.IpamAsyncStub]) -> None:
+        self._stub_for = stub_for
+
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        def call(request: Any, *args: Any, **kwargs: Any) -> Any:
+            node = getattr(request, "node", "")
+            return getattr(self._stub_for(node), method)(request, *args, **kwargs)
+
+        return call
 
 
 @dataclass
@@ -32,15 +52,38 @@ class Ipamd:
     process: subprocess.Popen[bytes]
     address: str
     log_path: Path
-    channels: list[grpc.aio.Channel] = field(default_factory=list)
+    pki: LabPki | None  # None: ipamd serves plaintext
+    channels: dict[tuple[Role, str] | None, grpc.aio.Channel] = field(default_factory=dict)
 
-    def channel(self) -> grpc.aio.Channel:
-        channel = grpc.aio.insecure_channel(self.address)
-        self.channels.append(channel)
-        return channel
+    def channel(self, role: Role = Role.ADMIN, name: str = ADMIN_NAME) -> grpc.aio.Channel:
+        """A channel presenting role/name's certificate (plaintext to a plaintext ipamd)."""
+        if self.pki is None:
+            return self._cached(None, lambda: grpc.aio.insecure_channel(self.address))
+        credentials = channel_credentials_from_files(self.pki.files(role, name))
+        return self._cached(
+            (role, name), lambda: grpc.aio.secure_channel(self.address, credentials)
+        )
+
+    def _cached(
+        self, key: tuple[Role, str] | None, make: Callable[[], grpc.aio.Channel]
+    ) -> grpc.aio.Channel:
+        if key not in self.channels:
+            self.channels[key] = make()
+        return self.channels[key]
+
+    def stub_as(self, role: Role, name: str) -> ipam_pb2_grpc.IpamAsyncStub:
+        return ipam_pb2_grpc.IpamStub(self.channel(role, name))
+
+    def node_stub(self, node: str) -> ipam_pb2_grpc.IpamAsyncStub:
+        return self.stub_as(Role.NODE, node)
 
     def stub(self) -> ipam_pb2_grpc.IpamAsyncStub:
-        return ipam_pb2_grpc.IpamStub(self.channel())
+        """Calls as each request's node (see AsEachNode)."""
+
+        def stub_for(node: str) -> ipam_pb2_grpc.IpamAsyncStub:
+            return self.node_stub(node) if node else self.stub_as(Role.ADMIN, ADMIN_NAME)
+
+        return cast("ipam_pb2_grpc.IpamAsyncStub", AsEachNode(stub_for))
 
     def log_events(self) -> list[dict[str, object]]:
         events = []
@@ -50,15 +93,18 @@ class Ipamd:
         return events
 
     async def stop(self) -> int:
-        for channel in self.channels:
+        for channel in self.channels.values():
             await channel.close(None)
         self.channels.clear()
         return await asyncio.to_thread(stop, self.process)
 
 
 class IpamdFactory:
-    def __init__(self, etcd: EtcdEndpoint, etcd_tls: TlsFiles, prefix: str, log_dir: Path) -> None:
+    def __init__(
+        self, etcd: EtcdEndpoint, pki: LabPki, etcd_tls: TlsFiles, prefix: str, log_dir: Path
+    ) -> None:
         self.etcd = etcd
+        self.pki = pki
         self.etcd_tls = etcd_tls
         self.prefix = prefix
         self.log_dir = log_dir
@@ -75,16 +121,21 @@ class IpamdFactory:
             await connection.close()
 
     def argv(self, listen: str, *flags: str, tls: bool = True) -> list[str]:
-        """The command line of an ipamd on listen; without tls, no etcd TLS flags."""
+        """The command line of an ipamd on listen, serving mutual TLS unless flags say
+        --insecure-plaintext; without tls, no etcd TLS flags."""
         etcd_tls = [
             "--etcd-ca", str(self.etcd_tls.ca),
             "--etcd-cert", str(self.etcd_tls.cert),
             "--etcd-key", str(self.etcd_tls.key),
         ]  # fmt: skip
+        serving_tls = (
+            [] if "--insecure-plaintext" in flags else self.pki.ipamd_tls_flags(["127.0.0.1"])
+        )
         return [
             IPAMD,
             "--listen",
             listen,
+            *serving_tls,
             "--etcd",
             self.etcd.address,
             *(etcd_tls if tls else []),
@@ -102,7 +153,9 @@ class IpamdFactory:
             argv[argv.index("--etcd") + 1] = etcd
         log_path = self.log_dir / f"ipamd-{len(self.started)}.log"
         process = spawn(argv, log_path)
-        ipamd = Ipamd(process, address, log_path)
+        ipamd = Ipamd(
+            process, address, log_path, None if "--insecure-plaintext" in flags else self.pki
+        )
         self.started.append(ipamd)
 
         def serving() -> bool:
@@ -114,9 +167,9 @@ class IpamdFactory:
 
 @pytest.fixture
 async def ipamd_factory(
-    etcd: EtcdEndpoint, etcd_client_tls: TlsFiles, etcd_prefix: str, tmp_path: Path
+    etcd: EtcdEndpoint, pki: LabPki, etcd_client_tls: TlsFiles, etcd_prefix: str, tmp_path: Path
 ) -> AsyncIterator[IpamdFactory]:
-    factory = IpamdFactory(etcd, etcd_client_tls, etcd_prefix, tmp_path)
+    factory = IpamdFactory(etcd, pki, etcd_client_tls, etcd_prefix, tmp_path)
     yield factory
     for ipamd in factory.started:
         await ipamd.stop()

@@ -3,9 +3,10 @@ succeed; ipamd failing internally is reported as that (code 104), with ipamd's m
 
 from __future__ import annotations
 
-import aetcd
 import grpc
 import pytest
+from aetcd import rpc
+from podnet.tls.files import WatchedTlsFiles
 from podnet.v1 import ipam_pb2
 
 from netagent.cni.errors import ErrorCode
@@ -19,8 +20,8 @@ from netagent.errors import (
 )
 from netagent.ipam_client import IpamClient, agent_error_for
 from netagent.verbs.error_mapping import to_cni_error
-from tests.ipamd.conftest import Ipamd
-from tools.lab.etcd_server import EtcdEndpoint
+from tests.ipamd.conftest import Ipamd, IpamdFactory
+from tools.lab.pki import LabPki
 
 S = grpc.StatusCode
 STATUS_MEANINGS = [
@@ -58,19 +59,33 @@ def test_each_status_has_one_meaning(
     assert "what ipamd said" in cni_error.details
 
 
+def test_ipamd_busy_is_try_again_later_not_a_full_range() -> None:
+    """ipamd's own limits answer RESOURCE_EXHAUSTED with a trailer: busy, not full."""
+    error = agent_error_for(S.RESOURCE_EXHAUSTED, "too many calls in flight", limited=True)
+    assert type(error) is IpamBusy
+    assert to_cni_error(error, "ADD").code == ErrorCode.TRY_AGAIN_LATER
+
+
+def node_client(ipamd: Ipamd, pki: LabPki, node: str, timeout: float) -> IpamClient:
+    """The agent's client, presenting node's certificate as its agent does."""
+    return IpamClient(ipamd.address, timeout, WatchedTlsFiles(pki.node(node)))
+
+
 async def test_ipamd_failing_internally_is_not_try_again_later(
-    ipamd: Ipamd, etcd: EtcdEndpoint, etcd_prefix: str
+    ipamd: Ipamd, ipamd_factory: IpamdFactory, pki: LabPki, etcd_prefix: str
 ) -> None:
     """A record ipamd cannot read makes its handler raise: the agent reports code 104
     with ipamd's own message, where it used to say "ipamd unavailable, try again"."""
-    client = IpamClient(ipamd.address, timeout=5)
+    client = node_client(ipamd, pki, "node-a", timeout=5)
     try:
         node_range = await client.acquire_range("node-a", "192.0.2.10")
         pod = ipam_pb2.PodRef(k8s_namespace="default", k8s_name="web", k8s_uid="u1")
         await client.allocate(node_range, "c0", "eth0", pod)
         range_id = str(node_range.cidr).replace("/", "-")
-        async with aetcd.Client(etcd.host, etcd.client_port, timeout=5) as store:
-            await store.put(f"{etcd_prefix}/attachments/{range_id}/c0/eth0".encode(), b"{broken")
+        async with ipamd_factory.etcd_connection() as store:
+            key = f"{etcd_prefix}/attachments/{range_id}/c0/eth0".encode()
+            kv = (await store.client_for(store.active_endpoint)).kvstub
+            await kv.Put(rpc.PutRequest(key=key, value=b"{broken"), timeout=5)
 
         with pytest.raises(IpamFailed) as failed:
             await client.release("node-a", "c0", "eth0")
@@ -82,8 +97,8 @@ async def test_ipamd_failing_internally_is_not_try_again_later(
         await client.close()
 
 
-async def test_ipamd_out_of_reach_is_try_again_later(ipamd: Ipamd) -> None:
-    client = IpamClient(ipamd.address, timeout=1)
+async def test_ipamd_out_of_reach_is_try_again_later(ipamd: Ipamd, pki: LabPki) -> None:
+    client = node_client(ipamd, pki, "node-a", timeout=1)
     try:
         await ipamd.stop()
         with pytest.raises(IpamUnavailable) as unavailable:
