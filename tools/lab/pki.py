@@ -3,16 +3,19 @@ with certificates issued on first use and reused after."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from podnet.tls.files import TlsFiles
-from podnet.tls.identity import DEFAULT_TRUST_DOMAIN, Role
+from podnet.tls.identity import DEFAULT_TRUST_DOMAIN, Role, SpiffeId
 
 from podnetctl.certs import commands
+from podnetctl.certs.authority import LeafRequest, new_key
 from podnetctl.certs.profiles import etcd_peer_hostname
 from podnetctl.certs.store import CertificateStore
+from podnetctl.certs.validity import Validity
 from podnetctl.etcd_access import DEFAULT_USER, ROOT
 
 IPAMD_ETCD_USER = DEFAULT_USER
@@ -88,6 +91,17 @@ class LabPki:
         """A new key and certificate for role/name, replacing the files as podnetctl
         certs renew does."""
         commands.renew(self.store, role, name)
+        return self.files(role, name)
+
+    def expire(self, role: Role, name: str) -> TlsFiles:
+        """Replaces role/name's pair with one that expired yesterday (client roles only),
+        to show what peers do with an expired certificate."""
+        authority = self.store.load_ca()
+        identity = SpiffeId(authority.trust_domain, role, name)
+        now = datetime.datetime.now(datetime.UTC)
+        past = Validity(now - datetime.timedelta(days=30), now - datetime.timedelta(days=1))
+        key = new_key()
+        self.store.save_leaf(identity, authority.issue(LeafRequest(identity), past, key), key)
         return self.files(role, name)
 
     def ipamd_tls_flags(self, ips: Sequence[str]) -> list[str]:
