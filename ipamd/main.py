@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import ipaddress
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from podnet.cli import OneLineArgumentParser, exit_with_error
@@ -137,7 +138,7 @@ def config_from_args(argv: list[str] | None = None) -> IpamConfig:
     except ValueError as error:
         raise ConfigError(f"--cluster-cidr: {error}") from None
     endpoints = (split_host_port(part, "--etcd") for part in args.etcd.split(",") if part.strip())
-    return IpamConfig(
+    config = IpamConfig(
         listen=args.listen,
         etcd_endpoints=tuple(EtcdAddress(host, port) for host, port in endpoints),
         etcd_prefix=args.etcd_prefix,
@@ -146,8 +147,6 @@ def config_from_args(argv: list[str] | None = None) -> IpamConfig:
         quarantine_seconds=args.quarantine,
         etcd_timeout=args.etcd_timeout,
         log_level=args.log_level,
-        etcd_tls=_etcd_tls(args),
-        server_tls=_server_tls(args),
         limits=Limits(
             calls_per_identity=args.max_calls_per_identity,
             streams_per_identity=args.max_streams_per_identity,
@@ -156,6 +155,8 @@ def config_from_args(argv: list[str] | None = None) -> IpamConfig:
             queued_reservations=args.max_queued_reservations,
         ),
     )
+    # Transport last: a malformed value is named even when TLS flags are missing too.
+    return replace(config, etcd_tls=_etcd_tls(args), server_tls=_server_tls(args))
 
 
 def _server_tls(args: argparse.Namespace) -> ServerTls | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from podnet.cli import OneLineArgumentParser
@@ -172,7 +172,7 @@ def parse_config(argv: Sequence[str] | None = None) -> AgentConfig:
     except ValueError:
         raise ConfigError(f"--node-ip: not an IPv4 address: {args.node_ip!r}") from None
     http_host, http_port = _split_host_port(args.http_listen, "--http-listen")
-    return AgentConfig(
+    config = AgentConfig(
         node_name=args.node_name,
         node_ip=node_ip,
         ipamd_address=args.ipamd,
@@ -188,8 +188,9 @@ def parse_config(argv: Sequence[str] | None = None) -> AgentConfig:
         masquerade=not args.no_masquerade,
         ipamd_timeout=args.ipamd_timeout,
         log_level=args.log_level,
-        ipamd_tls=_ipamd_tls(args),
     )
+    # Transport last: a malformed value is named even when TLS flags are missing too.
+    return replace(config, ipamd_tls=_ipamd_tls(args))
 
 
 def _ipamd_tls(args: argparse.Namespace) -> TlsFiles | None:

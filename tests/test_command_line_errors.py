@@ -53,6 +53,8 @@ BAD_INPUT: list[tuple[str, list[str], int, str]] = [
     ("podnet-agent", [*AGENT, "--ipamd-timeout", "0"], 2, "--ipamd-timeout"),
     ("podnet-agent", [*AGENT, "--ipamd-timeout", "nan"], 2, "--ipamd-timeout"),
     ("podnet-agent", [*AGENT, "--log-level", "loud"], 2, "invalid choice: 'loud'"),
+    ("podnet-agent", AGENT, 2, "needs mutual TLS: give --tls-cert, --tls-key, --tls-ca"),
+    ("podnet-agent", [*AGENT, "--tls-cert", "c", "--insecure-plaintext"], 2, "exclude each other"),
     ("podnet-ipamd", ["--bogus"], 2, "unrecognized arguments: --bogus"),
     ("podnet-ipamd", ["--listen", "nohost"], 2, "--listen: 'nohost' is not HOST:PORT"),
     ("podnet-ipamd", ["--etcd", ""], 2, "--etcd: at least one etcd endpoint"),
@@ -64,6 +66,9 @@ BAD_INPUT: list[tuple[str, list[str], int, str]] = [
     ("podnet-ipamd", ["--quarantine", "-1"], 2, "--quarantine"),
     ("podnet-ipamd", ["--etcd-timeout", "0"], 2, "--etcd-timeout"),
     ("podnet-ipamd", ["--log-level", "LOUD"], 2, "invalid choice: 'LOUD'"),
+    ("podnet-ipamd", ["--etcd-insecure-plaintext"], 2, "serves mutual TLS only: give --tls-cert"),
+    ("podnet-ipamd", ["--max-calls-per-identity", "0"], 2, "--max-calls-per-identity"),
+    ("podnet-ipamd", ["--call-timeout", "-1"], 2, "--call-timeout: must be positive"),
     ("podnet-install-shim", ["--bogus"], 2, "unrecognized arguments: --bogus"),
     (
         "podnet-install-shim",
