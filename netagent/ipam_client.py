@@ -30,6 +30,8 @@ _UNAVAILABLE = {
     grpc.StatusCode.UNAVAILABLE,
     grpc.StatusCode.DEADLINE_EXCEEDED,
     grpc.StatusCode.CANCELLED,
+    # ipamd takes this node's certificate no longer (expired): a renewed one works.
+    grpc.StatusCode.UNAUTHENTICATED,
 }
 _FAILED = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS}
 

@@ -38,7 +38,7 @@ STATUS_MEANINGS = [
     (S.INVALID_ARGUMENT, IpamRejected, ErrorCode.IPAM_ERROR),
     (S.ALREADY_EXISTS, IpamRejected, ErrorCode.IPAM_ERROR),
     (S.PERMISSION_DENIED, IpamRejected, ErrorCode.IPAM_ERROR),
-    (S.UNAUTHENTICATED, IpamRejected, ErrorCode.IPAM_ERROR),
+    (S.UNAUTHENTICATED, IpamUnavailable, ErrorCode.TRY_AGAIN_LATER),
     (S.OUT_OF_RANGE, IpamRejected, ErrorCode.IPAM_ERROR),
     (S.UNIMPLEMENTED, IpamRejected, ErrorCode.IPAM_ERROR),
 ]
