@@ -28,7 +28,9 @@ def debugging_commands() -> list[str]:
 
 
 def for_lab(command: str, lab: LabRunner) -> str:
-    return command.replace(DEFAULT_STATE_DIR, str(lab.state_dir)).replace("pl-", lab.prefix)
+    """The command for this lab: its prefix for `pl-`, then its state directory."""
+    with_prefix = command.replace("pl-", lab.prefix)
+    return with_prefix.replace(DEFAULT_STATE_DIR.replace("pl-", lab.prefix), str(lab.state_dir))
 
 
 def test_the_readme_shows_grpcurl_with_certificate_flags() -> None:
