@@ -9,42 +9,26 @@ import contextlib
 import json
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import grpc
 import pytest
 from podnet.tls.files import TlsFiles
-from podnet.tls.grpc_credentials import channel_credentials_from_files
 from podnet.tls.identity import Role
 from podnet.v1 import ipam_pb2, ipam_pb2_grpc
 
 from ipamd.config import EtcdAddress
 from ipamd.etcd_connection import EtcdConnection
 from tools.lab.etcd_server import EtcdEndpoint
+from tools.lab.ipamd_callers import IpamdCallers
 from tools.lab.pki import ADMIN_NAME, LabPki
 from tools.lab.ports import free_port
 from tools.lab.processes import spawn, stop, wait_until
 
 IPAMD = shutil.which("podnet-ipamd") or str(Path(__file__).parents[2] / ".venv/bin/podnet-ipamd")
-
-
-class AsEachNode:
-    """An Ipam stub whose every call presents the certificate of the node its request
-    names, as that node's agent would; a request naming no node (a range watch) presents
-    the admin's."""
-
-    def __init__(self, stub_for: Callable[[str], ipam_pb2_grpc.IpamAsyncStub]) -> None:
-        self._stub_for = stub_for
-
-    def __getattr__(self, method: str) -> Callable[..., Any]:
-        def call(request: Any, *args: Any, **kwargs: Any) -> Any:
-            node = getattr(request, "node", "")
-            return getattr(self._stub_for(node), method)(request, *args, **kwargs)
-
-        return call
 
 
 @dataclass
@@ -53,37 +37,24 @@ class Ipamd:
     address: str
     log_path: Path
     pki: LabPki | None  # None: ipamd serves plaintext
-    channels: dict[tuple[Role, str] | None, grpc.aio.Channel] = field(default_factory=dict)
+    callers: IpamdCallers = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.callers = IpamdCallers(self.address, self.pki)
 
     def channel(self, role: Role = Role.ADMIN, name: str = ADMIN_NAME) -> grpc.aio.Channel:
         """A channel presenting role/name's certificate (plaintext to a plaintext ipamd)."""
-        if self.pki is None:
-            return self._cached(None, lambda: grpc.aio.insecure_channel(self.address))
-        credentials = channel_credentials_from_files(self.pki.files(role, name))
-        return self._cached(
-            (role, name), lambda: grpc.aio.secure_channel(self.address, credentials)
-        )
-
-    def _cached(
-        self, key: tuple[Role, str] | None, make: Callable[[], grpc.aio.Channel]
-    ) -> grpc.aio.Channel:
-        if key not in self.channels:
-            self.channels[key] = make()
-        return self.channels[key]
+        return self.callers.channel(role, name)
 
     def stub_as(self, role: Role, name: str) -> ipam_pb2_grpc.IpamAsyncStub:
-        return ipam_pb2_grpc.IpamStub(self.channel(role, name))
+        return self.callers.stub_as(role, name)
 
     def node_stub(self, node: str) -> ipam_pb2_grpc.IpamAsyncStub:
-        return self.stub_as(Role.NODE, node)
+        return self.callers.node_stub(node)
 
     def stub(self) -> ipam_pb2_grpc.IpamAsyncStub:
-        """Calls as each request's node (see AsEachNode)."""
-
-        def stub_for(node: str) -> ipam_pb2_grpc.IpamAsyncStub:
-            return self.node_stub(node) if node else self.stub_as(Role.ADMIN, ADMIN_NAME)
-
-        return cast("ipam_pb2_grpc.IpamAsyncStub", AsEachNode(stub_for))
+        """Calls as each request's node, as its agent would (tools.lab.ipamd_callers)."""
+        return self.callers.as_each_node()
 
     def log_events(self) -> list[dict[str, object]]:
         events = []
@@ -93,9 +64,7 @@ class Ipamd:
         return events
 
     async def stop(self) -> int:
-        for channel in self.channels.values():
-            await channel.close(None)
-        self.channels.clear()
+        await self.callers.close()
         return await asyncio.to_thread(stop, self.process)
 
 

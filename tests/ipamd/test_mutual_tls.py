@@ -17,6 +17,7 @@ from podnet.tls.identity import Role
 from podnet.tls.pair import read_file
 
 from tests.ipamd.conftest import IPAMD, Ipamd, IpamdFactory, acquire
+from tools.lab.ipamd_callers import IpamdCallers
 from tools.lab.pki import IPAMD_NAME, LabPki
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -169,12 +170,11 @@ async def test_a_renewed_serving_certificate_is_served_after_sighup_without_a_re
     assert new_serial == pki.store.load_leaf_certificate(Role.IPAMD, IPAMD_NAME).serial_number
     # The connection made before the renewal still works; so does a new one.
     await acquire(before, "node-a")
-    fresh = Ipamd(ipamd.process, ipamd.address, ipamd.log_path, pki)
+    fresh = IpamdCallers(ipamd.address, pki)
     try:
         await acquire(fresh.node_stub("node-a"), "node-a")
     finally:
-        for channel in fresh.channels.values():
-            await channel.close(None)
+        await fresh.close()
     assert ipamd.process.poll() is None
 
 

@@ -117,7 +117,9 @@ def lab_target(state_dir: Path, options: TargetOptions) -> Target:
             lab.ipamd.address,
             lab.ipamd.netns,
             tuple(node.name for node in lab.nodes),
-            LabPki(LabPaths(state_dir).pki_dir).admin(),
+            None
+            if lab.daemon_options.insecure_plaintext
+            else LabPki(LabPaths(state_dir).pki_dir).admin(),
         )
         if lab.ipamd is not None
         else None

@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds ipamd keeps a silent node's range and pods before reclaim (default: 5)",
     )
     up.add_argument("--mtu", type=int, help="pod interface MTU passed to the agents")
+    up.add_argument(
+        "--insecure-plaintext",
+        action="store_true",
+        help="ipamd and agents talk plaintext gRPC (for comparisons; default: mutual TLS)",
+    )
     up.set_defaults(func=_up)
 
     pods = commands.add_parser("pods", help="add or delete pods")
@@ -197,7 +202,10 @@ def _up(settings: LabSettings, args: argparse.Namespace) -> None:
         nodes=args.nodes,
         timeout=args.timeout,
         daemons=DaemonOptions(
-            node_lease_ttl=args.node_lease_ttl, quarantine=args.quarantine, mtu=args.mtu
+            node_lease_ttl=args.node_lease_ttl,
+            quarantine=args.quarantine,
+            mtu=args.mtu,
+            insecure_plaintext=args.insecure_plaintext,
         ),
     )
     try:

@@ -33,6 +33,18 @@ def program_path(name: str) -> str:
 ETCD_PREFIX = "/podnet"
 
 
+def server_tls_flags(tls: TlsFiles, opts: DaemonOptions) -> list[str]:
+    if opts.insecure_plaintext:
+        return ["--insecure-plaintext"]
+    return ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key), "--tls-client-ca", str(tls.ca)]
+
+
+def client_tls_flags(tls: TlsFiles, opts: DaemonOptions) -> list[str]:
+    if opts.insecure_plaintext:
+        return ["--insecure-plaintext"]
+    return ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key), "--tls-ca", str(tls.ca)]
+
+
 def ipamd_argv(
     listen: str,
     etcd_address: str,
@@ -45,9 +57,7 @@ def ipamd_argv(
     return [
         program_path("podnet-ipamd"),
         "--listen", listen,
-        "--tls-cert", str(server_tls.cert),
-        "--tls-key", str(server_tls.key),
-        "--tls-client-ca", str(server_tls.ca),
+        *server_tls_flags(server_tls, opts),
         "--etcd", etcd_address,
         "--etcd-ca", str(etcd_tls.ca),
         "--etcd-cert", str(etcd_tls.cert),
@@ -75,9 +85,7 @@ def agent_argv(
         "--node-name", node_name,
         "--node-ip", node_ip,
         "--ipamd", ipamd_address,
-        "--tls-cert", str(tls.cert),
-        "--tls-key", str(tls.key),
-        "--tls-ca", str(tls.ca),
+        *client_tls_flags(tls, opts),
         "--socket", str(paths.agent_socket),
         "--spool-dir", str(paths.spool_dir),
         "--cni-conf-dir", str(paths.conf_dir),

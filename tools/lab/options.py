@@ -17,6 +17,7 @@ class DaemonOptions:
     quarantine: int = 5
     log_level: str = "info"
     mtu: int | None = None
+    insecure_plaintext: bool = False  # gRPC between agents and ipamd without TLS
 
     def __post_init__(self) -> None:
         if self.node_lease_ttl < 1:
