@@ -45,6 +45,8 @@ PURE_MODULES = frozenset(
     {
         "podnet.cli",
         "podnet.logs",
+        "podnet.tls.errors",
+        "podnet.tls.identity",
         "netagent.mtu",
         "netagent.errors",
         "netagent.dataplane.attachment_check",
