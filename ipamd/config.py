@@ -7,11 +7,12 @@ raises ConfigError with one line naming the flag.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from podnet.tls.paths import TlsFiles
 
 from ipamd.errors import ConfigError
+from ipamd.limits import Limits
 
 DEFAULT_HTTP_PORT = 9601
 
@@ -53,6 +54,12 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True)
+class ServerTls:
+    files: TlsFiles  # files.ca: the CA bundle callers' certificates must chain to
+    trust_domain: str
+
+
+@dataclass(frozen=True)
 class IpamConfig:
     listen: str
     etcd_endpoints: tuple[EtcdAddress, ...]
@@ -70,6 +77,10 @@ class IpamConfig:
     # Seconds between compaction passes (0: ipamd never compacts) and of history kept.
     compaction_interval: float = 300.0
     compaction_retention: float = 300.0
+    # ipamd's serving pair and its callers' CA; None: plaintext gRPC, which the command
+    # line allows only with --insecure-plaintext.
+    server_tls: ServerTls | None = None
+    limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:
         _, port = split_host_port(self.listen, "--listen")

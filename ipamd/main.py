@@ -13,14 +13,25 @@ import argparse
 import asyncio
 import ipaddress
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from podnet.cli import OneLineArgumentParser, exit_with_error
 from podnet.logs import configure_logging
+from podnet.tls.errors import InvalidIdentity
+from podnet.tls.identity import DEFAULT_TRUST_DOMAIN, check_name
 from podnet.tls.paths import TlsFiles
 
-from ipamd.config import DEFAULT_HTTP_PORT, ClusterConfig, EtcdAddress, IpamConfig, split_host_port
+from ipamd.config import (
+    DEFAULT_HTTP_PORT,
+    ClusterConfig,
+    EtcdAddress,
+    IpamConfig,
+    ServerTls,
+    split_host_port,
+)
 from ipamd.errors import ConfigError, IpamError
+from ipamd.limits import Limits
 from ipamd.server import run_until_signalled
 
 PROGRAM = "podnet-ipamd"
@@ -55,6 +66,58 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="talk to etcd without TLS (anyone on the network can read and forge podnet's "
         "state): instead of --etcd-ca/--etcd-cert/--etcd-key",
+    )
+    parser.add_argument(
+        "--tls-cert", type=Path, help="ipamd's serving certificate (role ipamd, names its address)"
+    )
+    parser.add_argument("--tls-key", type=Path, help="the key of --tls-cert")
+    parser.add_argument(
+        "--tls-client-ca",
+        type=Path,
+        help="CA bundle callers' certificates must chain to (the podnet CA); callers without "
+        "one fail the handshake",
+    )
+    parser.add_argument(
+        "--trust-domain",
+        default=DEFAULT_TRUST_DOMAIN,
+        help="SPIFFE trust domain of callers' identities (must be the CA's)",
+    )
+    parser.add_argument(
+        "--insecure-plaintext",
+        action="store_true",
+        help="serve gRPC without TLS: anyone who reaches the port can take any node's range "
+        "and release any pod's address; instead of --tls-cert/--tls-key/--tls-client-ca",
+    )
+    defaults = Limits()
+    parser.add_argument(
+        "--max-calls-per-identity",
+        type=int,
+        default=defaults.calls_per_identity,
+        help="calls one caller (certificate) may have in flight; more get RESOURCE_EXHAUSTED",
+    )
+    parser.add_argument(
+        "--max-streams-per-identity",
+        type=int,
+        default=defaults.streams_per_identity,
+        help="range streams one caller may keep open; more get RESOURCE_EXHAUSTED",
+    )
+    parser.add_argument(
+        "--call-timeout",
+        type=float,
+        default=defaults.call_timeout,
+        help="seconds a call may run in ipamd before it ends in DEADLINE_EXCEEDED",
+    )
+    parser.add_argument(
+        "--max-request-bytes",
+        type=int,
+        default=defaults.max_request_bytes,
+        help="largest request message accepted",
+    )
+    parser.add_argument(
+        "--max-queued-reservations",
+        type=int,
+        default=defaults.queued_reservations,
+        help="address reservations waiting for etcd; beyond, RESOURCE_EXHAUSTED",
     )
     parser.add_argument("--cluster-cidr", default="10.244.0.0/16", help="IPv4 pod network")
     parser.add_argument(
@@ -112,7 +175,7 @@ def config_from_args(argv: list[str] | None = None) -> IpamConfig:
     except ValueError as error:
         raise ConfigError(f"--cluster-cidr: {error}") from None
     endpoints = (split_host_port(part, "--etcd") for part in args.etcd.split(",") if part.strip())
-    return IpamConfig(
+    config = IpamConfig(
         listen=args.listen,
         etcd_endpoints=tuple(EtcdAddress(host, port) for host, port in endpoints),
         etcd_prefix=args.etcd_prefix,
@@ -126,7 +189,38 @@ def config_from_args(argv: list[str] | None = None) -> IpamConfig:
         http_port=args.http_port,
         compaction_interval=args.compaction_interval,
         compaction_retention=args.compaction_retention,
+        limits=Limits(
+            calls_per_identity=args.max_calls_per_identity,
+            streams_per_identity=args.max_streams_per_identity,
+            call_timeout=args.call_timeout,
+            max_request_bytes=args.max_request_bytes,
+            queued_reservations=args.max_queued_reservations,
+        ),
     )
+    # Transport last: a malformed value is named even when TLS flags are missing too.
+    return replace(config, etcd_tls=_etcd_tls(args), server_tls=_server_tls(args))
+
+
+def _server_tls(args: argparse.Namespace) -> ServerTls | None:
+    given = {
+        "--tls-cert": args.tls_cert,
+        "--tls-key": args.tls_key,
+        "--tls-client-ca": args.tls_client_ca,
+    }
+    if args.insecure_plaintext:
+        if any(given.values()):
+            raise ConfigError("--insecure-plaintext and --tls-* flags exclude each other")
+        return None
+    missing = [flag for flag, value in given.items() if value is None]
+    if missing:
+        raise ConfigError(
+            f"ipamd serves mutual TLS only: give {', '.join(missing)} (or --insecure-plaintext)"
+        )
+    try:
+        trust_domain = check_name(args.trust_domain, "trust domain")
+    except InvalidIdentity as error:
+        raise ConfigError(f"--trust-domain: {error}") from None
+    return ServerTls(TlsFiles(args.tls_client_ca, args.tls_cert, args.tls_key), trust_domain)
 
 
 def _etcd_tls(args: argparse.Namespace) -> TlsFiles | None:

@@ -16,6 +16,11 @@ from ipamd.store import ChangeKind, EtcdStore, KeyChange
 
 log = logging.getLogger(__name__)
 
+# How far back a resumed stream is replayed from etcd's history. An older (or future)
+# resume revision gets a fresh snapshot: replaying from revision 1 would make etcd walk
+# the cluster's whole history for one caller.
+MAX_REPLAY_REVISIONS = 10_000
+
 
 @dataclass(frozen=True)
 class LiveRange:
@@ -60,13 +65,26 @@ def _event(store: EtcdStore, change: KeyChange) -> RangeEvent:
 
 
 async def live_range_events(
-    store: EtcdStore, resume_revision: int, retry_delay: float = 0.5
+    store: EtcdStore,
+    resume_revision: int,
+    retry_delay: float = 0.5,
+    max_replay: int = MAX_REPLAY_REVISIONS,
 ) -> AsyncIterator[RangeEvent]:
     revision = resume_revision
     needs_snapshot = resume_revision <= 0
+    replay_checked = needs_snapshot
     prefix = store.keys.heartbeats
     while True:
         try:
+            if not replay_checked:
+                current = await store.current_revision()
+                replay_checked = True
+                if not current - max_replay <= resume_revision <= current:
+                    log.info(
+                        "range stream resume out of the replay window, sending a snapshot",
+                        extra={"resume_revision": resume_revision, "revision": current},
+                    )
+                    needs_snapshot = True
             if needs_snapshot:
                 entries, revision = await store.load(prefix)
                 ranges = tuple(_live_range(store.keys.last_segment(k), v) for k, v in entries)

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 
 from ipamd.allocation_store import ReservationStore
 from ipamd.errors import Contention
+from ipamd.limits import QUEUED_RESERVATIONS, LimitExceeded
 from ipamd.store import Reservation, ReserveResult
 
 # 32 reservations need at most 96 compares and 96 reads: within etcd's default of 128
 # operations of each kind per transaction.
 MAX_BATCH = 32
+MAX_WAITING = 8192
 
 
 @dataclass
@@ -33,14 +35,23 @@ class _Waiting:
 
 
 class ReservationBatcher:
-    def __init__(self, store: ReservationStore, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, store: ReservationStore, max_batch: int = MAX_BATCH, max_waiting: int = MAX_WAITING
+    ) -> None:
         self._store = store
         self._max_batch = max_batch
+        self._max_waiting = max_waiting
         self._waiting: deque[_Waiting] = deque()
         self._sender: asyncio.Task[None] | None = None
 
     async def reserve(self, reservation: Reservation) -> ReserveResult:
-        """Same contract as one create-if-absent transaction for this reservation."""
+        """Same contract as one create-if-absent transaction for this reservation; raises
+        LimitExceeded, reserving nothing, when max_waiting reservations already wait."""
+        if len(self._waiting) >= self._max_waiting:
+            raise LimitExceeded(
+                QUEUED_RESERVATIONS,
+                f"{len(self._waiting)} address reservations already wait for etcd; retry later",
+            )
         record = reservation.record
         answer: asyncio.Future[ReserveResult] = asyncio.get_running_loop().create_future()
         key = (str(reservation.node_range), record.container_id, record.ifname)

@@ -14,21 +14,26 @@ from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from podnet.logs import log_event
+from podnet.tls.grpc_credentials import server_credentials
 from podnet.v1 import ipam_pb2, ipam_pb2_grpc
 
 from ipamd.allocator import Allocator
+from ipamd.call_guard import CallGuard
 from ipamd.compactor import compactor_for
 from ipamd.config import IpamConfig
 from ipamd.errors import ConfigError, StoreUnavailable
 from ipamd.etcd_connection import EtcdConnection
+from ipamd.guard_metrics import GuardMetrics
 from ipamd.http import Readiness, build_app, start_http
 from ipamd.indexes import AddressIndex, ClaimIndex, PrefixMirror, StoreHealth
 from ipamd.keys import KeyLayout
 from ipamd.metrics import IpamdMetrics
+from ipamd.range_holders import RangeHolders
 from ipamd.reclaimer import Reclaimer
 from ipamd.records import StoredClusterConfig
 from ipamd.replica_status import ReplicaStatus
 from ipamd.reservation_batcher import ReservationBatcher
+from ipamd.server_tls import reload_on_hangup, watch_server_files
 from ipamd.servicer import IpamServicer
 from ipamd.store import EtcdStore
 
@@ -129,6 +134,14 @@ async def _start_and_serve(
     on_serving: Callable[[str], Awaitable[None]] | None,
     stack: contextlib.AsyncExitStack,
 ) -> None:
+    tls_files = watch_server_files(config.server_tls) if config.server_tls else None
+    if tls_files is None:
+        log_event(
+            log,
+            "insecure_plaintext",
+            logging.WARNING,
+            detail="gRPC without TLS: any caller can act as any node",
+        )
     metrics = IpamdMetrics()
     readiness = Readiness()
     http, http_address = await start_http(
@@ -153,13 +166,17 @@ async def _start_and_serve(
     for service in ("", IPAM_SERVICE):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
     store_health = StoreHealth(
-        ["claims", "addresses"], HealthPublisher(health_servicer, readiness).publish
+        ["claims", "holders", "addresses"], HealthPublisher(health_servicer, readiness).publish
     )
     claims = ClaimIndex(keys, config.cluster)
+    holders = RangeHolders(keys)
     addresses = AddressIndex(keys)
     metrics.count_from(addresses.used_count, claims.claimed_count)
     mirrors = [
         PrefixMirror("claims", store, keys.claims, claims.reset, claims.apply, store_health.report),
+        PrefixMirror(
+            "holders", store, keys.claims, holders.reset, holders.apply, store_health.report
+        ),
         PrefixMirror(
             "addresses", store, keys.ips, addresses.reset, addresses.apply, store_health.report
         ),
@@ -177,7 +194,7 @@ async def _start_and_serve(
     await reclaimer.restore_unwatched_lapses(config.node_lease_ttl)
     _start_task(stack, reclaimer.run(), "reclaimer")
 
-    reserver = ReservationBatcher(store)
+    reserver = ReservationBatcher(store, max_waiting=config.limits.queued_reservations)
     stack.push_async_callback(reserver.close)
     allocator = Allocator(store, config.cluster, config.node_lease_ttl, claims, addresses, reserver)
     ipam_servicer = IpamServicer(
@@ -188,8 +205,17 @@ async def _start_and_serve(
         metrics,
         replica=ReplicaStatus(store_health, connection),
     )
+    guard = CallGuard(
+        config.server_tls.trust_domain if config.server_tls else None,
+        config.limits,
+        holders,
+        GuardMetrics(metrics.registry),
+    )
     # No port sharing: a second ipamd on the same address must fail, not split the calls.
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    server = grpc.aio.server(
+        interceptors=[guard],
+        options=[*config.limits.server_options(), ("grpc.so_reuseport", 0)],
+    )
     ipam_pb2_grpc.add_IpamServicer_to_server(ipam_servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -197,7 +223,11 @@ async def _start_and_serve(
     )
     host, _, _ = config.listen.rpartition(":")
     try:
-        port = server.add_insecure_port(config.listen)
+        port = (
+            server.add_secure_port(config.listen, server_credentials(tls_files))
+            if tls_files
+            else server.add_insecure_port(config.listen)
+        )
     except RuntimeError as error:
         raise ConfigError(f"cannot listen on {config.listen}: {error}") from None
     await server.start()
@@ -213,11 +243,12 @@ async def _start_and_serve(
     stack.push_async_callback(stop_grpc)
     readiness.serving = True
     address = f"{host}:{port}"
-    log_event(log, "serving", address=address, http_address=http_address)
+    log_event(log, "serving", address=address, http_address=http_address, tls=tls_files is not None)
     if on_serving is not None:
         await on_serving(address)
 
-    await stop.wait()
+    with reload_on_hangup(tls_files) if tls_files else contextlib.nullcontext():
+        await stop.wait()
     log_event(log, "stopping", grace_seconds=SHUTDOWN_GRACE_SECONDS)
 
 

@@ -543,6 +543,11 @@ class EtcdStore:
 
     # --- snapshots and changes, for the warm indexes and the range stream ----------
 
+    async def current_revision(self) -> int:
+        """etcd's revision now, from a read of one small key."""
+        reply = await self._etcd.range(self.keys.config.encode())
+        return int(reply.header.revision)
+
     async def load(self, prefix: str) -> tuple[list[tuple[str, bytes]], int]:
         kvs, revision = await self._etcd.range_prefix(prefix.encode())
         return [(kv.key.decode(), kv.value) for kv in kvs], revision

@@ -23,7 +23,7 @@ from netagent.dataplane.config import DataplaneConfig
 from netagent.dataplane.kernel import KernelDataplane
 from netagent.dataplane.route_diff import RouteDiff
 from netagent.errors import AgentStartError
-from netagent.ipam_client import IpamClient, NodeRange
+from netagent.ipam_client import NodeRange
 from netagent.metrics import AgentMetrics
 from netagent.seams import Dataplane, Ipam
 from netagent.server.admin import AdminService
@@ -79,10 +79,9 @@ class Agent:
         self.admin = AdminService.for_agent(self, self.journal, self.metrics.registry)
 
     @classmethod
-    def from_config(cls, config: AgentConfig, mtu: int) -> Agent:
-        """The agent on this node's kernel, talking to the ipamd the config names."""
-        dataplane = KernelDataplane(DataplaneConfig())
-        return cls(config, mtu, dataplane, IpamClient(config.ipamd_address, config.ipamd_timeout))
+    def from_config(cls, config: AgentConfig, mtu: int, ipam: Ipam) -> Agent:
+        """The agent on this node's kernel, talking to ipamd through ipam."""
+        return cls(config, mtu, KernelDataplane(DataplaneConfig()), ipam)
 
     def readiness(self) -> tuple[bool, str]:
         node_range = self.holder.current

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from podnet.cli import OneLineArgumentParser
@@ -35,11 +35,15 @@ class AgentConfig:
     masquerade: bool
     ipamd_timeout: float
     log_level: str
-    # The node's CA bundle and pair (node/<name>); None: no TLS, no admin service.
+    # The node's CA bundle and pair (node/<name>) for its admin service; None: no admin
+    # service (the same files as ipamd_tls: one identity per node).
     tls: TlsFiles | None = None
     # Where the read-only admin service (AgentAdmin, mutual TLS) listens; None: off.
     admin_listen: str | None = None
     admin_listen_given: bool = False  # set explicitly: failing to serve it is fatal
+    # The podnet CA (ipamd's certificate must chain to it) and this node's pair; None:
+    # plaintext, which the command line allows only with --insecure-plaintext.
+    ipamd_tls: TlsFiles | None = None
 
     def __post_init__(self) -> None:
         if not self.node_name or "/" in self.node_name:
@@ -93,6 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     add("--node-name", required=True, help="this node's name, unique in the cluster")
     add("--node-ip", required=True, help="IPv4 address peers route this node's pod range through")
     add("--ipamd", required=True, metavar="HOST:PORT", help="address of ipamd's gRPC endpoint")
+    add("--tls-cert", type=Path, help="this node's certificate (role node, named --node-name)")
+    add("--tls-key", type=Path, help="the key of --tls-cert")
+    add("--tls-ca", type=Path, help="the podnet CA bundle ipamd's certificate must chain to")
+    add(
+        "--insecure-plaintext",
+        action="store_true",
+        help="talk to ipamd without TLS (only against an ipamd started with "
+        "--insecure-plaintext): instead of --tls-cert/--tls-key/--tls-ca",
+    )
     add(
         "--socket",
         default=DEFAULT_AGENT_SOCKET,
@@ -146,9 +159,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=5.0,
         help="deadline in seconds for each call to ipamd [%(default)s]",
     )
-    add("--tls-ca", type=Path, help="CA bundle of the podnet CA (mutual TLS)")
-    add("--tls-cert", type=Path, help="this node's certificate (identity node/<node-name>)")
-    add("--tls-key", type=Path, help="the key of --tls-cert")
     add(
         "--admin-listen",
         default=ADMIN_LISTEN_AUTO,
@@ -171,8 +181,8 @@ DEFAULT_ADMIN_PORT = 9611
 
 def _tls_files(args: argparse.Namespace) -> TlsFiles | None:
     given = {"--tls-ca": args.tls_ca, "--tls-cert": args.tls_cert, "--tls-key": args.tls_key}
-    if not any(given.values()):
-        return None
+    if args.insecure_plaintext or not any(given.values()):
+        return None  # with --insecure-plaintext, _ipamd_tls names what is wrong
     missing = [flag for flag, value in given.items() if value is None]
     if missing:
         raise ConfigError(f"TLS needs all three files: give {', '.join(missing)}")
@@ -204,7 +214,7 @@ def parse_config(argv: Sequence[str] | None = None) -> AgentConfig:
     except ValueError:
         raise ConfigError(f"--node-ip: not an IPv4 address: {args.node_ip!r}") from None
     http_host, http_port = _split_host_port(args.http_listen, "--http-listen")
-    return AgentConfig(
+    config = AgentConfig(
         node_name=args.node_name,
         node_ip=node_ip,
         ipamd_address=args.ipamd,
@@ -224,3 +234,19 @@ def parse_config(argv: Sequence[str] | None = None) -> AgentConfig:
         admin_listen=_admin_listen(args.admin_listen, node_ip),
         admin_listen_given=args.admin_listen not in (ADMIN_LISTEN_AUTO, "off"),
     )
+    # Transport last: a malformed value is named even when TLS flags are missing too.
+    return replace(config, ipamd_tls=_ipamd_tls(args))
+
+
+def _ipamd_tls(args: argparse.Namespace) -> TlsFiles | None:
+    given = {"--tls-cert": args.tls_cert, "--tls-key": args.tls_key, "--tls-ca": args.tls_ca}
+    if args.insecure_plaintext:
+        if any(given.values()):
+            raise ConfigError("--insecure-plaintext and --tls-* flags exclude each other")
+        return None
+    missing = [flag for flag, value in given.items() if value is None]
+    if missing:
+        raise ConfigError(
+            f"ipamd needs mutual TLS: give {', '.join(missing)} (or --insecure-plaintext)"
+        )
+    return TlsFiles(args.tls_ca, args.tls_cert, args.tls_key)

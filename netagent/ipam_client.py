@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import grpc
 import grpc.aio
+from podnet.tls.files import WatchedTlsFiles
 from podnet.v1 import ipam_pb2, ipam_pb2_grpc
 
 from netagent.errors import (
@@ -19,6 +21,7 @@ from netagent.errors import (
     IpamRejected,
     IpamUnavailable,
 )
+from netagent.ipamd_channel import IpamdChannel
 
 T = TypeVar("T")
 
@@ -27,6 +30,8 @@ _UNAVAILABLE = {
     grpc.StatusCode.UNAVAILABLE,
     grpc.StatusCode.DEADLINE_EXCEEDED,
     grpc.StatusCode.CANCELLED,
+    # ipamd takes this node's certificate no longer (expired): a renewed one works.
+    grpc.StatusCode.UNAUTHENTICATED,
 }
 _FAILED = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS}
 
@@ -79,11 +84,16 @@ class PeerRangeEvent:
     revision: int
 
 
-def agent_error_for(code: grpc.StatusCode, detail: str) -> Exception:
+# ipamd's trailer on RESOURCE_EXHAUSTED when one of its own limits refused the call
+# (ipamd.limits): busy, retry, rather than "the range is full".
+LIMIT_TRAILER = "podnet-limit"
+
+
+def agent_error_for(code: grpc.StatusCode, detail: str, limited: bool = False) -> Exception:
     """The agent exception for a gRPC status ipamd (or the channel) answered with."""
     if code in _UNAVAILABLE:
         return IpamUnavailable(f"ipamd unavailable: {code.name}: {detail}")
-    if code == grpc.StatusCode.ABORTED:
+    if code == grpc.StatusCode.ABORTED or (code == grpc.StatusCode.RESOURCE_EXHAUSTED and limited):
         return IpamBusy(f"ipamd busy: {code.name}: {detail}")
     if code in _FAILED:
         return IpamFailed(f"ipamd failed: {code.name}: {detail}")
@@ -94,30 +104,45 @@ def agent_error_for(code: grpc.StatusCode, detail: str) -> Exception:
     return IpamRejected(f"ipamd rejected the request: {code.name}: {detail}")
 
 
+def _error_of(error: grpc.aio.AioRpcError) -> Exception:
+    # A grpc.aio.Metadata at run time: (key, value) pairs (grpc-stubs say otherwise).
+    trailers = cast(Iterable[tuple[str, object]], error.trailing_metadata() or ())
+    limited = any(key == LIMIT_TRAILER for key, _ in trailers)
+    return agent_error_for(error.code(), error.details() or "", limited)
+
+
 async def _call(awaitable: Awaitable[T]) -> T:
     try:
         return await awaitable
     except grpc.aio.AioRpcError as error:
-        raise agent_error_for(error.code(), error.details() or "") from None
+        raise _error_of(error) from None
+
+
+def _peer_event(event: ipam_pb2.NodeRangeEvent) -> PeerRangeEvent | None:
+    kind = event.WhichOneof("change")
+    if kind == "snapshot":
+        ranges = tuple(NodeRange.from_message(r) for r in event.snapshot.ranges)
+    elif kind == "added":
+        ranges = (NodeRange.from_message(event.added),)
+    elif kind == "removed":
+        ranges = (NodeRange.from_message(event.removed),)
+    else:
+        return None
+    return PeerRangeEvent(kind, ranges, event.revision)
 
 
 class IpamClient:
-    def __init__(self, address: str, timeout: float) -> None:
-        self._channel = grpc.aio.insecure_channel(
-            address,
-            options=[
-                ("grpc.keepalive_time_ms", 10_000),
-                ("grpc.keepalive_timeout_ms", 5_000),
-                ("grpc.keepalive_permit_without_calls", 1),
-                ("grpc.initial_reconnect_backoff_ms", 200),
-                ("grpc.max_reconnect_backoff_ms", 2_000),
-            ],
-        )
-        self._stub = ipam_pb2_grpc.IpamStub(self._channel)
+    def __init__(self, address: str, timeout: float, tls: WatchedTlsFiles | None = None) -> None:
+        """tls None: plaintext (--insecure-plaintext)."""
+        self.channel = IpamdChannel(address, tls, grace=timeout)
         self._timeout = timeout
 
+    @property
+    def _stub(self) -> ipam_pb2_grpc.IpamAsyncStub:
+        return self.channel.stub
+
     async def close(self) -> None:
-        await self._channel.close(grace=None)
+        await self.channel.close()
 
     async def acquire_range(self, node: str, node_ip: str) -> NodeRange:
         request = ipam_pb2.AcquireNodeRangeRequest(node=node, node_ip=node_ip)
@@ -171,26 +196,35 @@ class IpamClient:
     ) -> AsyncIterator[PeerRangeEvent]:
         """Yields range events until the stream breaks (raises IpamUnavailable).
 
-        on_open runs once ipamd has accepted the stream, before any event.
+        on_open runs once ipamd has accepted the stream, before any event. When the
+        channel is rebuilt (a renewed certificate), the stream moves to the new channel
+        from the last revision it yielded, without ending.
         """
-        request = ipam_pb2.WatchNodeRangesRequest(resume_revision=resume_revision)
-        stream = self._stub.WatchNodeRanges(request)
-        try:
-            await stream.initial_metadata()
-            on_open()
-            async for event in stream:
-                kind = event.WhichOneof("change")
-                if kind == "snapshot":
-                    ranges = tuple(NodeRange.from_message(r) for r in event.snapshot.ranges)
-                elif kind == "added":
-                    ranges = (NodeRange.from_message(event.added),)
-                elif kind == "removed":
-                    ranges = (NodeRange.from_message(event.removed),)
-                else:
-                    continue
-                yield PeerRangeEvent(kind, ranges, event.revision)
-        except grpc.aio.AioRpcError as error:
-            raise agent_error_for(error.code(), error.details() or "") from None
-        finally:
-            stream.cancel()
-        raise IpamUnavailable("ipamd ended the node range stream")
+        revision = resume_revision
+        while True:
+            replaced = self.channel.replaced
+            stream = self._stub.WatchNodeRanges(
+                ipam_pb2.WatchNodeRangesRequest(resume_revision=revision)
+            )
+            moved = asyncio.ensure_future(replaced.wait())
+            try:
+                await stream.initial_metadata()
+                on_open()
+                while True:
+                    read = asyncio.ensure_future(stream.read())
+                    await asyncio.wait({read, moved}, return_when=asyncio.FIRST_COMPLETED)
+                    if not read.done():
+                        read.cancel()
+                        break  # reopen on the new channel
+                    message = read.result()
+                    if message is grpc.aio.EOF:  # type: ignore[attr-defined]
+                        raise IpamUnavailable("ipamd ended the node range stream")
+                    event = _peer_event(cast(ipam_pb2.NodeRangeEvent, message))
+                    if event is not None:
+                        revision = event.revision
+                        yield event
+            except grpc.aio.AioRpcError as error:
+                raise _error_of(error) from None
+            finally:
+                moved.cancel()
+                stream.cancel()

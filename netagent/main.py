@@ -40,17 +40,28 @@ async def _serve(config: AgentConfig) -> None:
     # grpc, aiohttp and pyroute2 first.
     from netagent import dataplane
     from netagent.agent import Agent
+    from netagent.ipam_client import IpamClient
+    from netagent.ipamd_channel import warn_plaintext, watch_node_files
 
+    if config.ipamd_tls is None:
+        warn_plaintext()
+    tls = watch_node_files(config.ipamd_tls, config.node_name) if config.ipamd_tls else None
     try:
         config.spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as error:
         raise AgentStartError(f"cannot create --spool-dir {config.spool_dir}: {error}") from None
     mtu = config.mtu or dataplane.default_route_mtu()
-    agent = Agent.from_config(config, mtu)
+    ipam = IpamClient(config.ipamd_address, config.ipamd_timeout, tls)
+    agent = Agent.from_config(config, mtu, ipam)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, agent.stop)
-    await agent.run()
+    loop.add_signal_handler(signal.SIGHUP, ipam.channel.reload)
+    renewals = asyncio.create_task(ipam.channel.follow_renewals(), name="tls-renewals")
+    try:
+        await agent.run()
+    finally:
+        renewals.cancel()
 
 
 if __name__ == "__main__":

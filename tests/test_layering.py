@@ -46,6 +46,8 @@ PURE_MODULES = frozenset(
         "podnet.cli",
         "podnet.logs",
         "podnet.tls.paths",
+        "podnet.tls.errors",
+        "podnet.tls.identity",
         "netagent.mtu",
         "netagent.errors",
         "netagent.dataplane.attachment_check",
@@ -58,9 +60,11 @@ PURE_MODULES = frozenset(
         "netagent.dataplane.route_diff",
         "ipamd.address_pool",
         "ipamd.addressing",
+        "ipamd.authorization",
         "ipamd.config",
         "ipamd.errors",
         "ipamd.keys",
+        "ipamd.limits",
         "ipamd.records",
     }
 )

@@ -38,15 +38,15 @@ class Lab:
 
 
 @contextlib.contextmanager
-def running_lab(nodes: int) -> Iterator[Lab]:
-    """podnet-lab up with a unique prefix; always down afterwards."""
+def running_lab(nodes: int, plaintext: bool = False) -> Iterator[Lab]:
+    """podnet-lab up with a unique prefix (plaintext: agents and ipamd without TLS);
+    always down afterwards."""
     parent = Path(tempfile.mkdtemp(prefix="pb-", dir="/tmp"))
     lab = Lab(prefix=f"b{uuid.uuid4().hex[:5]}-", state_dir=parent / "s")
     base = [LAB_CLI, "--prefix", lab.prefix, "--state-dir", str(lab.state_dir)]
+    up = [*base, "up", "--nodes", str(nodes), *(["--insecure-plaintext"] if plaintext else [])]
     try:
-        subprocess.run(
-            [*base, "up", "--nodes", str(nodes)], check=True, timeout=180, stdout=sys.stderr
-        )
+        subprocess.run(up, check=True, timeout=180, stdout=sys.stderr)
         yield lab
     finally:
         subprocess.run([*base, "down"], check=False, timeout=180, capture_output=True)

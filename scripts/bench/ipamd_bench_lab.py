@@ -19,13 +19,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
 from podnet.v1 import ipam_pb2, ipam_pb2_grpc
 
 from ipamd.config import EtcdAddress
 from ipamd.etcd_connection import EtcdChannel, EtcdConnection
 from podnetctl.etcd_access import EtcdAccess
 from tools.lab.etcd_server import EtcdServer
+from tools.lab.ipamd_callers import IpamdCallers
 from tools.lab.pki import IPAMD_ETCD_USER, LabPki
 from tools.lab.ports import free_port
 from tools.lab.processes import spawn, stop, wait_until
@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 IPAMD = shutil.which("podnet-ipamd") or str(REPO / ".venv/bin/podnet-ipamd")
 CALL_TIMEOUT = 30.0
 IPAMD_PREFIX = "/podnet-bench"
+PLAINTEXT_PREFIX = "/podnet-bench-plaintext"  # a plaintext ipamd's, beside a TLS one
 # Where the benchmarks' own raw etcd transactions write, as ipamd's etcd identity.
 RAW_PREFIX = "/podnet-bench-raw"
 
@@ -132,6 +133,7 @@ class IpamdProcess:
     process: subprocess.Popen[bytes]
     address: str
     log_path: Path
+    tls: bool = True  # mutual TLS (else --insecure-plaintext)
 
     @property
     def pid(self) -> int:
@@ -147,7 +149,7 @@ class BenchLab:
     pki: LabPki
     etcd: EtcdServer
     ipamds: list[IpamdProcess] = field(default_factory=list)
-    channels: list[grpc.aio.Channel] = field(default_factory=list)
+    callers: list[IpamdCallers] = field(default_factory=list)
 
     @classmethod
     def start(cls) -> BenchLab:
@@ -163,15 +165,19 @@ class BenchLab:
         lab = cls(workdir, pki, etcd)
         try:
             etcd.start()
-            for prefix in (IPAMD_PREFIX, RAW_PREFIX):
+            for prefix in (IPAMD_PREFIX, PLAINTEXT_PREFIX, RAW_PREFIX):
                 etcd.enable_auth(pki.etcd_root(), EtcdAccess(prefix, IPAMD_ETCD_USER))
         except BaseException:
             lab.close()
             raise
         return lab
 
-    def start_ipamd(self, *flags: str, prefix: str = IPAMD_PREFIX) -> IpamdProcess:
+    def start_ipamd(
+        self, *flags: str, prefix: str = IPAMD_PREFIX, tls: bool = True
+    ) -> IpamdProcess:
+        """An ipamd serving mutual TLS with the lab's CA (tls False: plaintext)."""
         address = f"127.0.0.1:{free_port()}"
+        serving = self.pki.ipamd_tls_flags(["127.0.0.1"]) if tls else ["--insecure-plaintext"]
         argv = [
             IPAMD,
             "--listen",
@@ -180,6 +186,7 @@ class BenchLab:
             "127.0.0.1",
             "--http-port",
             "0",
+            *serving,
             "--etcd",
             self.etcd.endpoint.address,
             *self.pki.ipamd_etcd_flags(),
@@ -187,7 +194,9 @@ class BenchLab:
             prefix,
             *flags,
         ]
-        return self._start(argv, address, "ipamd")
+        started = self._start(argv, address, "ipamd")
+        started.tls = tls
+        return started
 
     @contextlib.asynccontextmanager
     async def etcd_client(self) -> AsyncIterator[EtcdChannel]:
@@ -203,7 +212,9 @@ class BenchLab:
         """The do-nothing gRPC allocator of ipamd_noop_server.py."""
         address = f"127.0.0.1:{free_port()}"
         argv = [sys.executable, str(Path(__file__).with_name("ipamd_noop_server.py")), address]
-        return self._start(argv, address, "noop")
+        started = self._start(argv, address, "noop")
+        started.tls = False  # a ceiling for Python gRPC itself: plaintext, no guard
+        return started
 
     def _start(self, argv: list[str], address: str, name: str) -> IpamdProcess:
         log_path = self.workdir / f"{name}-{len(self.ipamds)}.log"
@@ -221,14 +232,16 @@ class BenchLab:
         return started
 
     def stub(self, ipamd: IpamdProcess) -> ipam_pb2_grpc.IpamAsyncStub:
-        channel = grpc.aio.insecure_channel(ipamd.address)
-        self.channels.append(channel)
-        return ipam_pb2_grpc.IpamStub(channel)
+        """Each call presents the certificate of the node its request names, as that
+        node's agent would (tools.lab.ipamd_callers); plaintext to a plaintext ipamd."""
+        callers = IpamdCallers(ipamd.address, self.pki if ipamd.tls else None)
+        self.callers.append(callers)
+        return callers.as_each_node()
 
     async def close_channels(self) -> None:
-        for channel in self.channels:
-            await channel.close(None)
-        self.channels.clear()
+        for callers in self.callers:
+            await callers.close()
+        self.callers.clear()
 
     def close(self) -> None:
         for ipamd in self.ipamds:

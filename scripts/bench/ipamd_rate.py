@@ -1,13 +1,17 @@
 """ipamd allocation rate vs the raw etcd create-if-absent transaction rate, same run.
 
 Usage: .venv/bin/python scripts/bench/ipamd_rate.py [--seconds S] [--rounds R]
-       [--concurrency 1,32,128] [--json FILE]
+       [--concurrency 1,32,128] [--nodes N] [--compare-plaintext] [--json FILE]
 
-Starts a throw-away etcd and one podnet-ipamd on loopback. For each concurrency C it
-alternates, R times, two closed-loop phases of S seconds from one Python process:
+Starts a throw-away etcd and one podnet-ipamd on loopback, serving mutual TLS (each
+node's allocations over a channel presenting that node's certificate, as its agent
+does). For each concurrency C it alternates, R times, closed-loop phases of S seconds
+from one Python process:
   raw:   C workers issue one create-if-absent txn each (compare create_revision == 0,
          put a value the size of an ip record) through aetcd's raw KV stub, as ipamd does;
   ipamd: C workers call AllocatePodIp with a distinct (container_id, ifname) each;
+  plain: (--compare-plaintext) the same against a second ipamd, --insecure-plaintext,
+         on its own key prefix of the same etcd: what mutual TLS and authorization cost;
   noop:  the same calls to a Python grpc.aio server that answers with a constant (the
          ceiling of any allocator behind a Python gRPC server on this machine).
 Reports the mean rate of each, the ratios, latencies, and ipamd's CPU per allocation.
@@ -27,6 +31,7 @@ from typing import Any
 from aetcd import rpc
 from ipamd_bench_lab import (
     CALL_TIMEOUT,
+    PLAINTEXT_PREFIX,
     RAW_PREFIX,
     BenchLab,
     RunResult,
@@ -95,9 +100,16 @@ def line(label: str, result: RunResult) -> str:
 
 async def bench(args: argparse.Namespace, lab: BenchLab) -> dict[str, Any]:
     # /16 node ranges: each holds 65,533 pod addresses, room for every phase.
-    ipamd = lab.start_ipamd("--cluster-cidr", "10.0.0.0/8", "--node-prefix-length", "16")
+    cluster = ("--cluster-cidr", "10.0.0.0/8", "--node-prefix-length", "16")
+    ipamd = lab.start_ipamd(*cluster)
     stub = lab.stub(ipamd)
     ranges = [await acquire(stub, f"node-{i}") for i in range(args.nodes)]
+    plain = plain_stub = None
+    plain_ranges: list[Any] = []
+    if args.compare_plaintext:
+        plain = lab.start_ipamd(*cluster, prefix=PLAINTEXT_PREFIX, tls=False)
+        plain_stub = lab.stub(plain)
+        plain_ranges = [await acquire(plain_stub, f"node-{i}") for i in range(args.nodes)]
     noop_stub = lab.stub(lab.start_noop_server())
     at_rest = memory_of(ipamd.pid)
     print(f"ipamd pid {ipamd.pid} at rest: {at_rest}", flush=True)
@@ -107,9 +119,15 @@ async def bench(args: argparse.Namespace, lab: BenchLab) -> dict[str, Any]:
         await raw_phase(client, 8, 0.5)
         await ipamd_phase([stub], ranges, 8, 0.5)
         await ipamd_phase([noop_stub], ranges, 8, 0.5)
+        if plain_stub is not None:
+            await ipamd_phase([plain_stub], plain_ranges, 8, 0.5)
         for concurrency in args.concurrency:
             raw_rates, ipamd_rates, noop_rates, cpu_per_alloc = [], [], [], []
-            raw_last = ipamd_last = noop_last = None
+            plain_rates: list[float] = []
+            plain_p50s: list[float] = []
+            ipamd_p50s: list[float] = []
+            plain_cpu: list[float] = []
+            raw_last = ipamd_last = noop_last = plain_last = None
             for _ in range(args.rounds):
                 raw_last = await raw_phase(client, concurrency, args.seconds)
                 raw_rates.append(raw_last.rate)
@@ -120,6 +138,17 @@ async def bench(args: argparse.Namespace, lab: BenchLab) -> dict[str, Any]:
                     (cpu_seconds_of(ipamd.pid) - cpu_before) / ipamd_last.completed * 1e6
                 )
                 ipamd_rates.append(ipamd_last.rate)
+                ipamd_p50s.append(ipamd_last.p50)
+                if plain is not None and plain_stub is not None:
+                    cpu_before = cpu_seconds_of(plain.pid)
+                    plain_last = await ipamd_phase(
+                        [plain_stub], plain_ranges, concurrency, args.seconds
+                    )
+                    plain_cpu.append(
+                        (cpu_seconds_of(plain.pid) - cpu_before) / plain_last.completed * 1e6
+                    )
+                    plain_rates.append(plain_last.rate)
+                    plain_p50s.append(plain_last.p50)
                 noop_last = await ipamd_phase([noop_stub], ranges, concurrency, args.seconds)
                 noop_rates.append(noop_last.rate)
             assert raw_last is not None and ipamd_last is not None and noop_last is not None
@@ -134,8 +163,27 @@ async def bench(args: argparse.Namespace, lab: BenchLab) -> dict[str, Any]:
             print(line("ipamd", ipamd_last))
             print(line("noop", noop_last))
             print(f"  ipamd CPU per allocation: {statistics.mean(cpu_per_alloc):.0f} us")
+            tls_comparison: dict[str, Any] = {}
+            if plain_last is not None:
+                plain_rate = statistics.mean(plain_rates)
+                print(line("plain", plain_last))
+                print(
+                    f"  mTLS/plaintext rate = {ipamd_rate / plain_rate:.2f}, p50 (median of "
+                    f"rounds) {statistics.median(ipamd_p50s):.2f} vs "
+                    f"{statistics.median(plain_p50s):.2f} ms, CPU per allocation "
+                    f"{statistics.mean(cpu_per_alloc):.0f} vs {statistics.mean(plain_cpu):.0f} us"
+                )
+                tls_comparison = {
+                    "plaintext_per_s": round(plain_rate),
+                    "plaintext_rounds": [round(r) for r in plain_rates],
+                    "mtls_over_plaintext": round(ipamd_rate / plain_rate, 3),
+                    "mtls_p50_ms_rounds": [round(p, 3) for p in ipamd_p50s],
+                    "plaintext_p50_ms_rounds": [round(p, 3) for p in plain_p50s],
+                    "plaintext_cpu_us_per_allocation": round(statistics.mean(plain_cpu)),
+                }
             report["runs"].append(
                 {
+                    **tls_comparison,
                     "concurrency": concurrency,
                     "raw_per_s": round(raw_rate),
                     "ipamd_per_s": round(ipamd_rate),
@@ -169,6 +217,11 @@ def main() -> None:
         default=[1, 32, 128],
     )
     parser.add_argument("--nodes", type=int, default=4, help="node ranges the load spreads over")
+    parser.add_argument(
+        "--compare-plaintext",
+        action="store_true",
+        help="also measure a plaintext ipamd, interleaved (the cost of mutual TLS)",
+    )
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args()
     lab = BenchLab.start()

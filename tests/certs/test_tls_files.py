@@ -4,6 +4,7 @@ keep good material through bad files, and who a peer certificate says it is."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import os
 import shutil
 import threading
@@ -12,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from podnet.tls.errors import InvalidIdentity, MismatchedPair, TlsError, TlsFileError
 from podnet.tls.files import TlsFiles, WatchedTlsFiles, load_material
 from podnet.tls.identity import Role, SpiffeId
@@ -173,6 +175,18 @@ def test_peer_identity_needs_a_certificate_of_the_trust_domain(store: Certificat
     ca = store.ca_cert.read_bytes()
     with pytest.raises(InvalidIdentity):
         peer_identity(AuthContext([ca]), "podnet.local")
+
+
+def test_a_peer_certificate_that_expired_after_the_handshake_is_no_identity(
+    store: CertificateStore,
+) -> None:
+    """A connection outlives the certificate it was opened with: each call checks it."""
+    pem = store.leaf(Role.NODE, "worker").cert.read_bytes()
+    not_after = x509.load_pem_x509_certificate(pem).not_valid_after_utc
+    just_before = not_after - datetime.timedelta(seconds=1)
+    assert peer_identity(AuthContext([pem]), "podnet.local", now=just_before).name == "worker"
+    with pytest.raises(InvalidIdentity, match="expired"):
+        peer_identity(AuthContext([pem]), "podnet.local", now=not_after + datetime.timedelta(1))
 
 
 @pytest.mark.parametrize(

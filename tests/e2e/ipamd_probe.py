@@ -6,10 +6,13 @@ import json
 import subprocess
 from typing import Any
 
-from tests.e2e.single_node import IPAMD_PORT, VENV_BIN
+from tests.e2e.single_node import IPAMD_PORT, VENV_BIN, SingleNode
+from tools.lab.pki import LabPki
 
 
-def grpcurl(netns: str, method: str, body: dict[str, Any]) -> dict[str, Any]:
+def grpcurl(netns: str, pki: LabPki, method: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Calls ipamd with the operator's certificate (nodes may only see their own)."""
+    admin = pki.admin()
     done = subprocess.run(
         [
             "ip",
@@ -17,7 +20,7 @@ def grpcurl(netns: str, method: str, body: dict[str, Any]) -> dict[str, Any]:
             "exec",
             netns,
             str(VENV_BIN / "grpcurl"),
-            "-plaintext",
+            *("-cacert", str(admin.ca), "-cert", str(admin.cert), "-key", str(admin.key)),
             "-d",
             json.dumps(body),
             f"127.0.0.1:{IPAMD_PORT}",
@@ -32,6 +35,8 @@ def grpcurl(netns: str, method: str, body: dict[str, Any]) -> dict[str, Any]:
     return parsed
 
 
-def allocations(netns: str, node: str) -> dict[tuple[str, str], str]:
-    reply = grpcurl(netns, "podnet.v1.Ipam/ListAllocations", {"node": node})
+def allocations(node: SingleNode) -> dict[tuple[str, str], str]:
+    reply = grpcurl(
+        node.netns, node.pki, "podnet.v1.Ipam/ListAllocations", {"node": node.node_name}
+    )
     return {(a["container_id"], a["ifname"]): a["address"] for a in reply.get("allocations", [])}

@@ -96,7 +96,7 @@ def test_a_caller_with_another_uid_is_refused_and_changes_nothing(
     assert f"uid {NOBODY} (pid {refused.pid})" in error["details"]
     assert "--cni-allowed-uid" in error["details"]
     assert host_veths(node) == []
-    assert allocations(node.netns, node.node_name) == {}
+    assert allocations(node) == {}
     assert [link["ifname"] for link in ns_json(pod, "link", "show")] == ["lo"]
     [logged] = refusals_logged(node)
     assert logged["peer_uid"] == NOBODY and logged["peer_pid"] == refused.pid
@@ -108,7 +108,7 @@ def test_a_caller_with_another_uid_is_refused_and_changes_nothing(
     delete = reachable_node.cni_as_nobody("DEL", "ctr-root", f"/run/netns/{pod}")
     assert delete.returncode == 1, delete.stdout
     assert len(host_veths(node)) == 1
-    assert set(allocations(node.netns, node.node_name)) == {("ctr-root", "eth0")}
+    assert set(allocations(node)) == {("ctr-root", "eth0")}
     assert refused_total(node) == 2
     assert list(node.spool_dir.glob("*.del")) == []
 
@@ -130,7 +130,7 @@ def test_the_configured_uid_is_served(reachable_node: ReachableNode, netns: Netn
     ]
     delete = reachable_node.cni_as_nobody("DEL", "ctr-nobody", f"/run/netns/{pod}")
     assert delete.returncode == 0, delete.stdout
-    assert allocations(node.netns, node.node_name) == {}
+    assert allocations(node) == {}
     assert host_veths(node) == []
     assert refusals_logged(node) == []
     assert refused_total(node) == 0
@@ -162,7 +162,7 @@ def test_a_netns_path_only_the_caller_can_see(node: SingleNode, netns: NetnsFact
         elsewhere = node.cni("ADD", "ctr-elsewhere", path)
         assert elsewhere.json["code"] == 3, elsewhere.stdout
         assert f"calling process (pid {elsewhere.pid})" in elsewhere.json["details"]
-        assert set(allocations(node.netns, node.node_name)) == {("ctr-hidden", "eth0")}
+        assert set(allocations(node)) == {("ctr-hidden", "eth0")}
 
         config = {**node.plugin_config(), "prevResult": add.json}
         check = node.cni(
@@ -171,7 +171,7 @@ def test_a_netns_path_only_the_caller_can_see(node: SingleNode, netns: NetnsFact
         assert check.returncode == 0, check.stdout
         delete = node.cni("DEL", "ctr-hidden", path, wrapper=in_private_mounts(hidden, pod))
         assert delete.returncode == 0, delete.stdout
-        assert allocations(node.netns, node.node_name) == {}
+        assert allocations(node) == {}
         assert [link["ifname"] for link in ns_json(pod, "link", "show")] == ["lo"]
     finally:
         shutil.rmtree(hidden, ignore_errors=True)
@@ -187,7 +187,7 @@ def test_buildah_style_proc_fd_paths_are_resolved(node: SingleNode, netns: Netns
         assert add.returncode == 0, add.stdout
         assert [link["ifname"] for link in ns_json(pod, "link", "show")] == ["lo", "eth0"]
         assert node.cni("DEL", "ctr-fd", path).returncode == 0
-        assert allocations(node.netns, node.node_name) == {}
+        assert allocations(node) == {}
         assert [link["ifname"] for link in ns_json(pod, "link", "show")] == ["lo"]
     finally:
         holder.kill()

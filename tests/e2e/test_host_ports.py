@@ -111,7 +111,7 @@ def test_a_taken_host_port_fails_the_add_and_holds_nothing(
     )
     assert clash.returncode != 0
     assert clash.json["code"] == 102 and "host port" in clash.json["msg"]
-    assert set(allocations(node.netns, node.node_name)) == {("ctr-1", "eth0")}
+    assert set(allocations(node)) == {("ctr-1", "eth0")}
     assert [link["ifname"] for link in ns_json(second, "link", "show")] == ["lo"]
     assert len(host_port_elements(node)) == 2
 

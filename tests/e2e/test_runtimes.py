@@ -65,7 +65,7 @@ def run_podman_against_node(
     assert run.stdout.count(" 0% packet loss") == (2 if also_ping else 1)
     address = re.search(r"inet (\d+\.\d+\.\d+\.\d+)/24", run.stdout)
     assert address is not None and address.group(1).startswith(gateway.rsplit(".", 1)[0])
-    assert set(allocations(node.netns, node.node_name)) == set(kept)
+    assert set(allocations(node)) == set(kept)
     veths = subprocess.run(
         ["ip", "-n", node.netns, "-o", "link", "show", "type", "veth"],
         capture_output=True,
@@ -107,7 +107,7 @@ def test_podnet_then_portmap_chain(node: SingleNode, netns: NetnsFactory) -> Non
     assert "18080" not in node_nat_rules(node)
     delete = node.cni("DEL", "ctr-pm", env_netns, config=with_prev)
     assert delete.returncode == 0, delete.stdout
-    assert allocations(node.netns, node.node_name) == {}
+    assert allocations(node) == {}
 
 
 def run_portmap(

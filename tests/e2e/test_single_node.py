@@ -76,7 +76,7 @@ def test_add_check_del_in_every_version(
     assert host_routes and host_routes[0]["dev"] == host_iface["name"]
     assert "host" in host_routes[0].get("scope", "")
     assert pod_ping(pod, ip["gateway"])
-    assert allocations(node.netns, node.node_name) == {("ctr-1", "eth0"): str(address.ip)}
+    assert allocations(node) == {("ctr-1", "eth0"): str(address.ip)}
 
     if version not in ("0.3.0", "0.3.1"):
         check = node.cni(
@@ -95,7 +95,7 @@ def test_add_check_del_in_every_version(
     )
     assert delete.returncode == 0, delete.stdout
     assert host_veths(node) == []
-    assert allocations(node.netns, node.node_name) == {}
+    assert allocations(node) == {}
     again = node.cni("DEL", "ctr-1", f"/run/netns/{pod}", "eth0", config, K8S_ARGS)
     assert again.returncode == 0, again.stdout
 
@@ -106,13 +106,13 @@ def test_del_with_empty_or_deleted_netns_still_releases(
     first, second = netns("pod"), netns("pod")
     for cid, pod in (("ctr-a", first), ("ctr-b", second)):
         assert node.cni("ADD", cid, f"/run/netns/{pod}").returncode == 0
-    assert len(allocations(node.netns, node.node_name)) == 2
+    assert len(allocations(node)) == 2
     delete_netns(first)
     gone = node.cni("DEL", "ctr-a", f"/run/netns/{first}")
     assert gone.returncode == 0, gone.stdout
     empty = node.cni("DEL", "ctr-b", "")
     assert empty.returncode == 0, empty.stdout
-    assert allocations(node.netns, node.node_name) == {}
+    assert allocations(node) == {}
     assert host_veths(node) == []
 
 
@@ -183,7 +183,7 @@ def test_bad_add_input_is_rejected_and_changes_nothing(
     assert error["code"] == code, error
     assert error["msg"]
     assert host_veths(node) == []
-    assert allocations(node.netns, node.node_name) == {}
+    assert allocations(node) == {}
     assert [link["ifname"] for link in ns_json(pod, "link", "show")] == ["lo"]
 
 
@@ -196,7 +196,7 @@ def test_add_with_existing_interface_fails_and_holds_nothing(
     assert call.returncode != 0 and call.json["code"] >= 100
     assert "exist" in (call.json["msg"] + call.json.get("details", "")).lower()
     assert host_veths(node) == []
-    assert allocations(node.netns, node.node_name) == {}
+    assert allocations(node) == {}
 
 
 def test_fifty_concurrent_adds_through_the_real_agent(
@@ -212,7 +212,7 @@ def test_fifty_concurrent_adds_through_the_real_agent(
     with ThreadPoolExecutor(max_workers=50) as pool:
         addresses = list(pool.map(add, range(50)))
     assert len(set(addresses)) == 50
-    assert len(allocations(node.netns, node.node_name)) == 50
+    assert len(allocations(node)) == 50
     assert len(host_veths(node)) == 50
     assert node.agent is not None and node.agent.poll() is None
 
@@ -221,7 +221,7 @@ def test_fifty_concurrent_adds_through_the_real_agent(
 
     with ThreadPoolExecutor(max_workers=50) as pool:
         assert set(pool.map(delete, range(50))) == {0}
-    assert allocations(node.netns, node.node_name) == {}
+    assert allocations(node) == {}
     assert host_veths(node) == []
 
 
@@ -241,10 +241,10 @@ def test_agent_down_add_retries_later_status_unavailable_del_spooled_and_replaye
     spooled = node.cni("DEL", "ctr-1", f"/run/netns/{pod}")
     assert spooled.returncode == 0 and spooled.stdout == ""
     assert len(list(node.spool_dir.iterdir())) == 1
-    assert allocations(node.netns, node.node_name) != {}
+    assert allocations(node) != {}
 
     node.start_agent()
-    assert allocations(node.netns, node.node_name) == {}
+    assert allocations(node) == {}
     assert host_veths(node) == []
     assert list(node.spool_dir.iterdir()) == []
 
@@ -272,7 +272,7 @@ def test_container_id_reused_while_the_agent_was_down_keeps_the_new_pod(
     assert readded.returncode == 0, readded.stdout + readded.stderr
     address = readded.json["ips"][0]["address"].split("/")[0]
     assert pod_address(second) == address
-    assert allocations(node.netns, node.node_name) == {("ctr-1", "eth0"): address}
+    assert allocations(node) == {("ctr-1", "eth0"): address}
     assert list(node.spool_dir.iterdir()) == []
 
 
@@ -300,7 +300,7 @@ def test_container_id_reused_before_a_spooled_release_is_replayed_keeps_the_new_
     # Longer than the agent's spool retry period (5 s): any replay has run by now.
     wait_until(lambda: list(node.spool_dir.iterdir()) == [], 10, "the spool to be empty")
     time.sleep(6)
-    assert allocations(node.netns, node.node_name) == {("ctr-1", "eth0"): address}
+    assert allocations(node) == {("ctr-1", "eth0"): address}
     assert pod_address(second) == address
 
 
@@ -329,7 +329,7 @@ def test_del_while_ipamd_is_down_stays_spooled_until_ipamd_is_back(
 
     node.start_ipamd()
     wait_until(lambda: not list(node.spool_dir.iterdir()), 20, "the spooled DEL replayed")
-    assert allocations(node.netns, node.node_name) == {}
+    assert allocations(node) == {}
 
 
 def del_count(node: SingleNode, code: int) -> int:
@@ -351,7 +351,7 @@ def test_ipamd_restart_loses_nothing(node: SingleNode, netns: NetnsFactory) -> N
     node.stop_ipamd()
     wait_until(lambda: status_code(node) == 50, 5, "STATUS reports 50 while ipamd is down")
     node.start_ipamd()
-    assert allocations(node.netns, node.node_name) == before
+    assert allocations(node) == before
     third = node.cni("ADD", "ctr-2", f"/run/netns/{pods[2]}")
     assert third.returncode == 0, third.stdout
     assert third.json["ips"][0]["address"].split("/")[0] not in before.values()
@@ -371,11 +371,11 @@ def test_gc_releases_what_is_not_valid(node: SingleNode, netns: NetnsFactory, ke
     keep = [{"containerID": "ctr-1", "ifname": "eth0"}]
     gc = node.cni("GC", config=node.plugin_config("1.1.0", **{key: keep}))
     assert gc.returncode == 0, gc.stdout
-    assert set(allocations(node.netns, node.node_name)) == {("ctr-1", "eth0")}
+    assert set(allocations(node)) == {("ctr-1", "eth0")}
     assert len(host_veths(node)) == 1
     everything = node.cni("GC", config=node.plugin_config("1.1.0"))
     assert everything.returncode == 0
-    assert allocations(node.netns, node.node_name) == {}
+    assert allocations(node) == {}
 
 
 def test_conflist_metrics_and_health(node: SingleNode, netns: NetnsFactory) -> None:

@@ -1,5 +1,6 @@
 """Starts the real podnet-ipamd executable against the session's etcd, one key prefix per
-test, and hands out async gRPC stubs to it."""
+test, serving mutual TLS with the session's CA, and hands out async gRPC stubs to it that
+present real certificates."""
 
 from __future__ import annotations
 
@@ -18,11 +19,14 @@ from typing import Any
 import grpc
 import pytest
 from podnet.tls.files import TlsFiles
+from podnet.tls.identity import Role
 from podnet.v1 import ipam_pb2, ipam_pb2_grpc
 
 from ipamd.config import EtcdAddress
 from ipamd.etcd_connection import EtcdConnection
 from tools.lab.etcd_server import EtcdEndpoint
+from tools.lab.ipamd_callers import IpamdCallers
+from tools.lab.pki import ADMIN_NAME, LabPki
 from tools.lab.ports import free_port
 from tools.lab.processes import spawn, stop, wait_until
 
@@ -46,15 +50,25 @@ class Ipamd:
     address: str
     log_path: Path
     http_address: str
-    channels: list[grpc.aio.Channel] = field(default_factory=list)
+    pki: LabPki | None  # None: ipamd serves plaintext
+    callers: IpamdCallers = field(init=False)
 
-    def channel(self) -> grpc.aio.Channel:
-        channel = grpc.aio.insecure_channel(self.address)
-        self.channels.append(channel)
-        return channel
+    def __post_init__(self) -> None:
+        self.callers = IpamdCallers(self.address, self.pki)
+
+    def channel(self, role: Role = Role.ADMIN, name: str = ADMIN_NAME) -> grpc.aio.Channel:
+        """A channel presenting role/name's certificate (plaintext to a plaintext ipamd)."""
+        return self.callers.channel(role, name)
+
+    def stub_as(self, role: Role, name: str) -> ipam_pb2_grpc.IpamAsyncStub:
+        return self.callers.stub_as(role, name)
+
+    def node_stub(self, node: str) -> ipam_pb2_grpc.IpamAsyncStub:
+        return self.callers.node_stub(node)
 
     def stub(self) -> ipam_pb2_grpc.IpamAsyncStub:
-        return ipam_pb2_grpc.IpamStub(self.channel())
+        """Calls as each request's node, as its agent would (tools.lab.ipamd_callers)."""
+        return self.callers.as_each_node()
 
     def http(self, path: str) -> tuple[int, str]:
         return http_get(f"http://{self.http_address}{path}")
@@ -67,15 +81,16 @@ class Ipamd:
         return events
 
     async def stop(self) -> int:
-        for channel in self.channels:
-            await channel.close(None)
-        self.channels.clear()
+        await self.callers.close()
         return await asyncio.to_thread(stop, self.process)
 
 
 class IpamdFactory:
-    def __init__(self, etcd: EtcdEndpoint, etcd_tls: TlsFiles, prefix: str, log_dir: Path) -> None:
+    def __init__(
+        self, etcd: EtcdEndpoint, pki: LabPki, etcd_tls: TlsFiles, prefix: str, log_dir: Path
+    ) -> None:
         self.etcd = etcd
+        self.pki = pki
         self.etcd_tls = etcd_tls
         self.prefix = prefix
         self.log_dir = log_dir
@@ -92,12 +107,16 @@ class IpamdFactory:
             await connection.close()
 
     def argv(self, listen: str, *flags: str, tls: bool = True, http_port: int = 0) -> list[str]:
-        """The command line of an ipamd on listen; without tls, no etcd TLS flags."""
+        """The command line of an ipamd on listen, serving mutual TLS unless flags say
+        --insecure-plaintext; without tls, no etcd TLS flags."""
         etcd_tls = [
             "--etcd-ca", str(self.etcd_tls.ca),
             "--etcd-cert", str(self.etcd_tls.cert),
             "--etcd-key", str(self.etcd_tls.key),
         ]  # fmt: skip
+        serving_tls = (
+            [] if "--insecure-plaintext" in flags else self.pki.ipamd_tls_flags(["127.0.0.1"])
+        )
         return [
             IPAMD,
             "--listen",
@@ -106,6 +125,7 @@ class IpamdFactory:
             "127.0.0.1",
             "--http-port",
             str(http_port),
+            *serving_tls,
             "--etcd",
             self.etcd.address,
             *(etcd_tls if tls else []),
@@ -124,7 +144,13 @@ class IpamdFactory:
             argv[argv.index("--etcd") + 1] = etcd
         log_path = self.log_dir / f"ipamd-{len(self.started)}.log"
         process = spawn(argv, log_path)
-        ipamd = Ipamd(process, address, log_path, http_address)
+        ipamd = Ipamd(
+            process,
+            address,
+            log_path,
+            http_address,
+            None if "--insecure-plaintext" in flags else self.pki,
+        )
         self.started.append(ipamd)
 
         def ready() -> bool:
@@ -136,9 +162,9 @@ class IpamdFactory:
 
 @pytest.fixture
 async def ipamd_factory(
-    etcd: EtcdEndpoint, etcd_client_tls: TlsFiles, etcd_prefix: str, tmp_path: Path
+    etcd: EtcdEndpoint, pki: LabPki, etcd_client_tls: TlsFiles, etcd_prefix: str, tmp_path: Path
 ) -> AsyncIterator[IpamdFactory]:
-    factory = IpamdFactory(etcd, etcd_client_tls, etcd_prefix, tmp_path)
+    factory = IpamdFactory(etcd, pki, etcd_client_tls, etcd_prefix, tmp_path)
     yield factory
     for ipamd in factory.started:
         await ipamd.stop()

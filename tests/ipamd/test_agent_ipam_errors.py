@@ -6,6 +6,7 @@ from __future__ import annotations
 import grpc
 import pytest
 from aetcd import rpc
+from podnet.tls.files import WatchedTlsFiles
 from podnet.v1 import ipam_pb2
 
 from netagent.cni.errors import ErrorCode
@@ -20,6 +21,7 @@ from netagent.errors import (
 from netagent.ipam_client import IpamClient, agent_error_for
 from netagent.verbs.error_mapping import to_cni_error
 from tests.ipamd.conftest import Ipamd, IpamdFactory
+from tools.lab.pki import LabPki
 
 S = grpc.StatusCode
 STATUS_MEANINGS = [
@@ -36,7 +38,7 @@ STATUS_MEANINGS = [
     (S.INVALID_ARGUMENT, IpamRejected, ErrorCode.IPAM_ERROR),
     (S.ALREADY_EXISTS, IpamRejected, ErrorCode.IPAM_ERROR),
     (S.PERMISSION_DENIED, IpamRejected, ErrorCode.IPAM_ERROR),
-    (S.UNAUTHENTICATED, IpamRejected, ErrorCode.IPAM_ERROR),
+    (S.UNAUTHENTICATED, IpamUnavailable, ErrorCode.TRY_AGAIN_LATER),
     (S.OUT_OF_RANGE, IpamRejected, ErrorCode.IPAM_ERROR),
     (S.UNIMPLEMENTED, IpamRejected, ErrorCode.IPAM_ERROR),
 ]
@@ -57,12 +59,24 @@ def test_each_status_has_one_meaning(
     assert "what ipamd said" in cni_error.details
 
 
+def test_ipamd_busy_is_try_again_later_not_a_full_range() -> None:
+    """ipamd's own limits answer RESOURCE_EXHAUSTED with a trailer: busy, not full."""
+    error = agent_error_for(S.RESOURCE_EXHAUSTED, "too many calls in flight", limited=True)
+    assert type(error) is IpamBusy
+    assert to_cni_error(error, "ADD").code == ErrorCode.TRY_AGAIN_LATER
+
+
+def node_client(ipamd: Ipamd, pki: LabPki, node: str, timeout: float) -> IpamClient:
+    """The agent's client, presenting node's certificate as its agent does."""
+    return IpamClient(ipamd.address, timeout, WatchedTlsFiles(pki.node(node)))
+
+
 async def test_ipamd_failing_internally_is_not_try_again_later(
-    ipamd: Ipamd, ipamd_factory: IpamdFactory, etcd_prefix: str
+    ipamd: Ipamd, ipamd_factory: IpamdFactory, pki: LabPki, etcd_prefix: str
 ) -> None:
     """A record ipamd cannot read makes its handler raise: the agent reports code 104
     with ipamd's own message, where it used to say "ipamd unavailable, try again"."""
-    client = IpamClient(ipamd.address, timeout=5)
+    client = node_client(ipamd, pki, "node-a", timeout=5)
     try:
         node_range = await client.acquire_range("node-a", "192.0.2.10")
         pod = ipam_pb2.PodRef(k8s_namespace="default", k8s_name="web", k8s_uid="u1")
@@ -83,8 +97,8 @@ async def test_ipamd_failing_internally_is_not_try_again_later(
         await client.close()
 
 
-async def test_ipamd_out_of_reach_is_try_again_later(ipamd: Ipamd) -> None:
-    client = IpamClient(ipamd.address, timeout=1)
+async def test_ipamd_out_of_reach_is_try_again_later(ipamd: Ipamd, pki: LabPki) -> None:
+    client = node_client(ipamd, pki, "node-a", timeout=1)
     try:
         await ipamd.stop()
         with pytest.raises(IpamUnavailable) as unavailable:

@@ -84,10 +84,12 @@ async def test_allocation_needs_the_range_the_node_holds(ipamd: Ipamd) -> None:
     stub = ipamd.stub()
     range_a = await acquire(stub, "node-a")
     range_b = await acquire(stub, "node-b")
+    # Another node's range: refused by authorization (node-a's certificate) already.
     stolen = ipam_pb2.NodeRange(node="node-a", cidr=range_b.cidr)
     error = await rpc_error(allocate(stub, stolen, "c0"))
-    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
     assert range_b.cidr in (error.details() or "")
+    # A range nobody holds: the allocator's claim check.
     unclaimed = ipam_pb2.NodeRange(node="node-a", cidr="10.244.200.0/24")
     assert (await rpc_error(allocate(stub, unclaimed, "c0"))).code() == (
         grpc.StatusCode.FAILED_PRECONDITION

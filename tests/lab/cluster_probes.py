@@ -22,6 +22,7 @@ from tools.cniexec import (
 )
 from tools.lab.layout import LabPaths, LabSettings
 from tools.lab.netns import run_ip
+from tools.lab.pki import LabPki
 from tools.lab.pods import add_pod
 from tools.lab.probes import http_get
 from tools.lab.state import read_lab, write_pod
@@ -66,10 +67,12 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
 def ipamd_allocations(lab: LabRunner, node_name: str) -> dict[str, str]:
     """container id -> address that ipamd records for node_name (via grpcurl, like an operator)."""
     document = lab_json(lab)
+    admin = LabPki(LabPaths(lab.state_dir).pki_dir).admin()
     done = subprocess.run(
         [
             "ip", "netns", "exec", document["nodes"][0]["netns"],
-            GRPCURL, "-plaintext", "-max-time", "10",
+            GRPCURL, "-max-time", "10",
+            "-cacert", str(admin.ca), "-cert", str(admin.cert), "-key", str(admin.key),
             "-d", json.dumps({"node": node_name}),
             document["ipamd"]["address"], "podnet.v1.Ipam/ListAllocations",
         ],

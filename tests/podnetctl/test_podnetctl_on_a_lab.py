@@ -166,7 +166,7 @@ def test_the_agents_report_each_pods_veth_netns_and_when_it_was_added(
             "attachments",
             str(running_lab.state_dir),
             "admin",
-            "lab-operator",
+            "admin",
             admin_address,
         )
     )

@@ -126,6 +126,7 @@ class AgentStarter:
                 *("--spool-dir", str(self.workdir / "spool")),
                 *("--cni-conf-dir", str(self.workdir / "net.d")),
                 *("--http-listen", f"127.0.0.1:{free_port()}", "--mtu", "1500"),
+                "--insecure-plaintext",  # the fake ipamd is in-process
             ]
         )
         agent = Agent(config, 1500, dataplane, ipamd)

@@ -62,6 +62,9 @@ def node_state(netns: str) -> NodeState:
 def ipamd_allocations(endpoint: IpamdEndpoint) -> list[Allocation]:
     """ListAllocations for every node, asked from inside the namespace ipamd serves."""
     argv = [sys.executable, "-m", "tools.churn.ipam_query", "--address", endpoint.address]
+    if endpoint.tls is not None:
+        argv += ["--cacert", str(endpoint.tls.ca), "--cert", str(endpoint.tls.cert)]
+        argv += ["--key", str(endpoint.tls.key)]
     output = _run([*argv, *endpoint.nodes], endpoint.netns)
     allocations = []
     for line in output.splitlines():

@@ -9,11 +9,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from podnet.tls.files import TlsFiles
+
 from tools.churn.errors import TargetError
 from tools.churn.reference import REFERENCE_BIN_DIR, reference_conflist
 from tools.cniexec import CniExecError, NetworkConfigList, load_conflist
-from tools.lab.layout import workload_nodes
+from tools.lab.layout import LabPaths, workload_nodes
 from tools.lab.netns import NETNS_DIR
+from tools.lab.pki import LabPki
 from tools.lab.state import LabRecord, read_lab, read_pods
 
 
@@ -39,6 +42,7 @@ class IpamdEndpoint:
     address: str
     netns: str  # ipamd listens inside the lab; it is queried from there
     nodes: tuple[str, ...]  # node names whose allocations are listed
+    tls: TlsFiles | None = None  # an admin identity (None: ipamd serves plaintext)
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,14 @@ def lab_target(state_dir: Path, options: TargetOptions) -> Target:
         if member.daemon is not None:
             daemons.append(WatchedDaemon(member.name, member.daemon.pid, member.daemon.program))
     ipamd = (
-        IpamdEndpoint(lab.ipamd.address, lab.ipamd.netns, tuple(node.name for node in lab.nodes))
+        IpamdEndpoint(
+            lab.ipamd.address,
+            lab.ipamd.netns,
+            tuple(node.name for node in lab.nodes),
+            None
+            if lab.daemon_options.insecure_plaintext
+            else LabPki(LabPaths(state_dir).pki_dir).admin(),
+        )
         if lab.ipamd is not None
         else None
     )

@@ -111,7 +111,6 @@ def lab_up(settings: LabSettings, options: UpOptions, say: Callable[[str], None]
     where = ", ".join(plan.netns for plan in etcd_plans)
     say(f"starting etcd ({len(etcd_plans)} member(s)) in {where}")
     paths.logs_dir.mkdir(parents=True, exist_ok=True)
-    LabPki(paths.pki_dir).admin()  # for podnetctl (podnetctl.json names it)
 
     def record_members(members: list[EtcdMemberRecord]) -> None:
         nonlocal lab
@@ -120,6 +119,7 @@ def lab_up(settings: LabSettings, options: UpOptions, say: Callable[[str], None]
 
     start_etcd(settings, etcd_plans, min(options.timeout, 30.0), record_members)
 
+    LabPki(paths.pki_dir).admin()  # the operator's: grpcurl, podnetctl, podnet-churn's checks
     say(f"starting ipamd on {control_plane.role}")
     ipamd = launch_ipamd(settings, control_plane, lab.etcd_endpoints, options.daemons)
     lab = replace(lab, ipamd=ipamd)

@@ -120,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="etcd members: 1 runs on the control-plane; 3 or 5 run in namespaces of "
         "their own on the bridge, <prefix>etcd-1.. (default: 1)",
     )
+    up.add_argument(
+        "--insecure-plaintext",
+        action="store_true",
+        help="ipamd and agents talk plaintext gRPC (for comparisons; default: mutual TLS)",
+    )
     up.set_defaults(func=_up)
 
     pods = commands.add_parser("pods", help="add or delete pods")
@@ -270,6 +275,7 @@ def _up(settings: LabSettings, args: argparse.Namespace) -> None:
             quarantine=args.quarantine,
             mtu=args.mtu,
             agent_image=args.agent_image,
+            insecure_plaintext=args.insecure_plaintext,
         ),
         etcd_members=args.etcd_members,
     )

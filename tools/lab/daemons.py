@@ -33,11 +33,24 @@ def program_path(name: str) -> str:
 ETCD_PREFIX = "/podnet"
 
 
+def server_tls_flags(tls: TlsFiles, opts: DaemonOptions) -> list[str]:
+    if opts.insecure_plaintext:
+        return ["--insecure-plaintext"]
+    return ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key), "--tls-client-ca", str(tls.ca)]
+
+
+def client_tls_flags(tls: TlsFiles, opts: DaemonOptions) -> list[str]:
+    if opts.insecure_plaintext:
+        return ["--insecure-plaintext"]
+    return ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key), "--tls-ca", str(tls.ca)]
+
+
 def ipamd_argv(
     listen: str,
     http_listen: str,
     etcd_address: str,
     etcd_tls: TlsFiles,
+    server_tls: TlsFiles,
     cluster_cidr: str,
     node_prefix_length: int,
     opts: DaemonOptions,
@@ -48,6 +61,7 @@ def ipamd_argv(
         "--listen", listen,
         "--http-host", http_host,
         "--http-port", http_port,
+        *server_tls_flags(server_tls, opts),
         "--etcd", etcd_address,
         "--etcd-ca", str(etcd_tls.ca),
         "--etcd-cert", str(etcd_tls.cert),
@@ -76,15 +90,13 @@ def agent_argv(
         "--node-name", node_name,
         "--node-ip", node_ip,
         "--ipamd", ipamd_address,
+        *client_tls_flags(tls, opts),
         "--socket", str(paths.agent_socket),
         "--spool-dir", str(paths.spool_dir),
         "--cni-conf-dir", str(paths.conf_dir),
         "--cni-conf-file", paths.conflist.name,
         "--http-listen", http_listen,
-        "--tls-ca", str(tls.ca),
-        "--tls-cert", str(tls.cert),
-        "--tls-key", str(tls.key),
-        "--admin-listen", admin_listen,
+        "--admin-listen", "off" if opts.insecure_plaintext else admin_listen,
         "--remove-conf-on-exit",
     ]  # fmt: skip
     if opts.mtu is not None:

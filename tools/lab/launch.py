@@ -71,13 +71,15 @@ def launch_ipamd(
     options: DaemonOptions,
 ) -> DaemonRecord:
     address = ipamd_address(control_plane)
+    pki = LabPki(LabPaths(settings.state_dir).pki_dir)
     return start_daemon(
         "podnet-ipamd",
         ipamd_argv(
             address,
             f"{control_plane.ip}:{IPAMD_HTTP_PORT}",
             etcd_address,
-            LabPki(LabPaths(settings.state_dir).pki_dir).ipamd_etcd_client(),
+            pki.ipamd_etcd_client(),
+            pki.ipamd_server([control_plane.ip]),
             settings.cluster_cidr,
             settings.node_prefix_length,
             options,

@@ -18,6 +18,7 @@ class DaemonOptions:
     log_level: str = "info"
     mtu: int | None = None
     agent_image: str | None = None  # run agents from this image with podman
+    insecure_plaintext: bool = False  # gRPC between agents and ipamd without TLS
 
     def __post_init__(self) -> None:
         if self.node_lease_ttl < 1:

@@ -3,20 +3,24 @@ with certificates issued on first use and reused after."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from podnet.tls.files import TlsFiles
-from podnet.tls.identity import DEFAULT_TRUST_DOMAIN, Role
+from podnet.tls.identity import DEFAULT_TRUST_DOMAIN, Role, SpiffeId
 
 from podnetctl.certs import commands
+from podnetctl.certs.authority import LeafRequest, new_key
 from podnetctl.certs.profiles import etcd_peer_hostname
 from podnetctl.certs.store import CertificateStore
+from podnetctl.certs.validity import Validity
 from podnetctl.etcd_access import DEFAULT_USER, ROOT
 
 IPAMD_ETCD_USER = DEFAULT_USER
-LAB_OPERATOR = "lab-operator"  # the admin identity podnet-lab hands to podnetctl
+IPAMD_NAME = "ipamd"
+ADMIN_NAME = "admin"  # the operator identity podnet-lab makes (podnetctl, grpcurl)
 
 
 @dataclass(frozen=True)
@@ -53,13 +57,10 @@ class LabPki:
             self.files(Role.ETCD, name, ips=[host]), etcd_peer_hostname(self.trust_domain)
         )
 
-    def node(self, name: str, node_ip: str) -> TlsFiles:
-        """An agent's pair: it calls ipamd and serves its admin service at node_ip."""
-        return self.files(Role.NODE, name, ips=[node_ip])
-
-    def admin(self) -> TlsFiles:
-        """The operator's identity, for podnetctl."""
-        return self.files(Role.ADMIN, LAB_OPERATOR)
+    def node(self, name: str, node_ip: str | None = None) -> TlsFiles:
+        """An agent's pair: it calls ipamd, and with node_ip also serves its admin service
+        there (the certificate then names the address)."""
+        return self.files(Role.NODE, name, ips=[node_ip] if node_ip else [])
 
     def etcd_root(self) -> TlsFiles:
         """etcd's administrator (RBAC), kept out of every daemon."""
@@ -77,4 +78,50 @@ class LabPki:
             str(files.cert),
             "--etcd-key",
             str(files.key),
+        ]
+
+    def ipamd_server(self, ips: Sequence[str]) -> TlsFiles:
+        """ipamd's serving pair (its certificate names the addresses agents dial); the CA
+        of these files is the one callers' certificates must chain to."""
+        return self.files(Role.IPAMD, IPAMD_NAME, ips=ips)
+
+    def admin(self) -> TlsFiles:
+        """The operator's identity (podnetctl, grpcurl): lists and releases anything,
+        allocates nothing."""
+        return self.files(Role.ADMIN, ADMIN_NAME)
+
+    def renew(self, role: Role, name: str) -> TlsFiles:
+        """A new key and certificate for role/name, replacing the files as podnetctl
+        certs renew does."""
+        commands.renew(self.store, role, name)
+        return self.files(role, name)
+
+    def expire(self, role: Role, name: str) -> TlsFiles:
+        """Replaces role/name's pair with one that expired yesterday (client roles only),
+        to show what peers do with an expired certificate."""
+        authority = self.store.load_ca()
+        identity = SpiffeId(authority.trust_domain, role, name)
+        now = datetime.datetime.now(datetime.UTC)
+        past = Validity(now - datetime.timedelta(days=30), now - datetime.timedelta(days=1))
+        key = new_key()
+        self.store.save_leaf(identity, authority.issue(LeafRequest(identity), past, key), key)
+        return self.files(role, name)
+
+    def ipamd_tls_flags(self, ips: Sequence[str]) -> list[str]:
+        files = self.ipamd_server(ips)
+        return [
+            "--tls-cert", str(files.cert),
+            "--tls-key", str(files.key),
+            "--tls-client-ca", str(files.ca),
+        ]  # fmt: skip
+
+    def node_tls_flags(self, name: str) -> list[str]:
+        files = self.node(name)
+        return [
+            "--tls-cert",
+            str(files.cert),
+            "--tls-key",
+            str(files.key),
+            "--tls-ca",
+            str(files.ca),
         ]

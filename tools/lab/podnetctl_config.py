@@ -11,7 +11,7 @@ from podnet.tls.identity import Role
 
 from podnetctl.certs.store import CertificateStore
 from tools.lab.layout import LabPaths
-from tools.lab.pki import LAB_OPERATOR
+from tools.lab.pki import ADMIN_NAME
 
 if TYPE_CHECKING:
     from tools.lab.state import LabRecord
@@ -21,7 +21,7 @@ PODNETCTL_CONFIG = "podnetctl.json"
 
 def podnetctl_config(lab: LabRecord) -> dict[str, Any]:
     store = CertificateStore(LabPaths(Path(lab.state_dir)).pki_dir)
-    admin = store.leaf(Role.ADMIN, LAB_OPERATOR)
+    admin = store.leaf(Role.ADMIN, ADMIN_NAME)
     return {
         "ipamd": [lab.ipamd.address] if lab.ipamd is not None else [],
         "agents": {node.name: node.admin_address for node in lab.nodes if node.admin_address},
