@@ -20,12 +20,14 @@ ALLOCATE = "AllocatePodIp"
 RELEASE = "ReleasePodIp"
 LIST = "ListAllocations"
 WATCH = "WatchNodeRanges"
+LIST_NODES = "ListNodes"  # podnetctl nodes
+STATUS = "GetStatus"  # podnetctl status
 
 # What a node may do, and only for itself: for these, request.node must be its own name.
 _NODE_OWN = frozenset({ACQUIRE, RENEW, KEEP, ALLOCATE, RELEASE, LIST})
 _NODE_ANY = frozenset({WATCH})
 # Admin reads and cleans up; it never takes ranges or addresses (only agents do).
-_ADMIN = frozenset({LIST, RELEASE, WATCH})
+_ADMIN = frozenset({LIST, RELEASE, WATCH, LIST_NODES, STATUS})
 KNOWN_METHODS = _NODE_OWN | _NODE_ANY | _ADMIN
 
 

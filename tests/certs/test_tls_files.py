@@ -122,7 +122,7 @@ def test_bad_files_keep_the_previous_material_until_they_are_good(
     files.cert.write_bytes(b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
     clock.now = 1.0
     assert watched.current() is good
-    assert "cannot be used yet" in caplog.text
+    assert "tls_files_unusable" in caplog.messages
     with pytest.raises(TlsError):
         watched.reload()
     assert watched.current() is good

@@ -92,7 +92,7 @@ def test_a_caller_with_another_uid_is_refused_and_changes_nothing(
     assert refused.returncode == 1
     error = refused.json
     assert error["code"] == 11, error
-    assert "grpc-status b'7'" in error["details"]
+    assert "grpc-status 7" in error["details"]
     assert f"uid {NOBODY} (pid {refused.pid})" in error["details"]
     assert "--cni-allowed-uid" in error["details"]
     assert host_veths(node) == []

@@ -320,7 +320,7 @@ async def test_a_mirror_whose_resume_revision_was_compacted_reloads_a_snapshot(
                     keys.ips + name for name in ("key-1", "key-2", "key-10", "key-11")
                 )
                 assert mirror.revision >= last and mirror.needed_revision() is None
-                assert "index history compacted, reloading" in caplog.messages
+                assert "index_history_compacted" in caplog.messages
             finally:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -212,7 +212,7 @@ def test_executable_waiting_for_etcd_stops_on_sigterm(tmp_path: Path) -> None:
     argv = [
         IPAMD, "--listen", f"127.0.0.1:{free_port()}", "--etcd", f"127.0.0.1:{free_port()}",
         "--http-host", "127.0.0.1", "--http-port", str(http_port), "--etcd-timeout", "0.5",
-        "--etcd-insecure-plaintext",
+        "--etcd-insecure-plaintext", "--insecure-plaintext",
     ]  # fmt: skip
     log = tmp_path / "ipamd.log"
     with log.open("wb") as out:
