@@ -38,6 +38,11 @@ class IpamdMetrics:
             "Node ranges claimed in the cluster CIDR (live or quarantined)",
             registry=self.registry,
         )
+        self.node_ranges_capacity = Gauge(
+            "podnet_ipamd_node_ranges_capacity",
+            "Node ranges the cluster CIDR can hold at the configured node prefix length",
+            registry=self.registry,
+        )
         self.range_streams_open = Gauge(
             "podnet_ipamd_range_streams_open",
             "WatchNodeRanges streams open now",

@@ -172,6 +172,10 @@ async def _start_and_serve(
     holders = RangeHolders(keys)
     addresses = AddressIndex(keys)
     metrics.count_from(addresses.used_count, claims.claimed_count)
+    cluster = config.cluster
+    metrics.node_ranges_capacity.set(
+        2 ** (cluster.node_prefix_length - cluster.cluster_cidr.prefixlen)
+    )
     mirrors = [
         PrefixMirror("claims", store, keys.claims, claims.reset, claims.apply, store_health.report),
         PrefixMirror(

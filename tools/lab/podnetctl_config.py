@@ -28,7 +28,6 @@ def podnetctl_config(lab: LabRecord) -> dict[str, Any]:
         "cacert": str(store.ca_cert),
         "cert": str(admin.cert),
         "key": str(admin.key),
-        # ipamd serves plaintext until its mutual TLS lands; the agents need the cert.
-        "ipamd_insecure_plaintext": True,
+        "ipamd_insecure_plaintext": lab.daemon_options.insecure_plaintext,
         "netns": lab.bridge_netns,
     }
