@@ -111,12 +111,13 @@ async def start_cni_server(
     allowed_uids: frozenset[int],
     on_refused: Callable[[], None],
 ) -> CniEndpoint:
+    # The paths first: a socket directory that cannot be made leaves no server behind.
+    prepare_socket_path(socket_path)
+    _prepare_internal_dir(socket_path)
     callers = CallerRegistry()
     server, health_servicer = _cni_server(handler, callers)
     refusal = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     refusal.add_generic_rpc_handlers((RefuseEveryCall(callers, allowed_uids, on_refused),))
-    prepare_socket_path(socket_path)
-    _prepare_internal_dir(socket_path)
     gate = CallerGate(
         callers, admitted_socket(socket_path), refused_socket(socket_path), allowed_uids
     )

@@ -22,6 +22,7 @@ def agent_argv(
         "--node-name", "node-b",
         "--node-ip", "127.0.0.1",
         "--ipamd", f"127.0.0.1:{ipamd_port}",
+        "--insecure-plaintext",  # these start steps fail, or wait, before ipamd answers
         "--socket", str(socket or state / "agent" / "agent.sock"),
         "--spool-dir", str(state / "spool"),
         "--cni-conf-dir", str(state / "net.d"),
