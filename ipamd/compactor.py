@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aetcd import rpc
+from podnet.logs import log_event
 
 from ipamd.config import IpamConfig
 from ipamd.errors import StoreUnavailable
@@ -83,7 +84,7 @@ class Compactor:
             try:
                 await self.pass_once()
             except StoreUnavailable as error:
-                log.warning("compaction pass failed", extra={"error": str(error)})
+                log_event(log, "compaction_failed", logging.WARNING, error=error)
             await asyncio.sleep(self._schedule.interval)
 
     async def pass_once(self) -> int | None:
@@ -99,14 +100,11 @@ class Compactor:
         if target is None or target <= self.compacted_revision:
             return None
         if not await self._etcd.compact(target):
-            log.info("history already compacted further", extra={"revision": target})
+            log_event(log, "compaction_already_done", revision=target)
             self.compacted_revision = target
             return None
         self.compacted_revision = target
-        log.info(
-            "etcd history compacted",
-            extra={"revision": target, "current_revision": reply.header.revision},
-        )
+        log_event(log, "etcd_compacted", revision=target, current_revision=reply.header.revision)
         return target
 
     def _target(self, now: float) -> int | None:
@@ -125,7 +123,7 @@ class Compactor:
             if await self._etcd.keep_alive_once(self._lease) > 0:
                 return True
         if self._lease is not None:
-            log.info("compaction lock lost")
+            log_event(log, "compaction_lock_lost")
             self._lease = None
         if held_by is not None or self._released:
             return False
@@ -141,7 +139,7 @@ class Compactor:
         )
         if (await self._etcd.txn([absent], [put])).succeeded:
             self._lease = lease
-            log.info("compaction lock taken", extra={"lock_ttl": self._schedule.lock_ttl})
+            log_event(log, "compaction_lock_taken", lock_ttl=self._schedule.lock_ttl)
             return True
         await self._etcd.revoke_lease(lease)
         return False
@@ -155,7 +153,7 @@ class Compactor:
         try:
             await asyncio.wait_for(self._etcd.revoke_lease(lease), _RELEASE_TIMEOUT_SECONDS)
         except (StoreUnavailable, TimeoutError) as error:
-            log.warning("compaction lock not released", extra={"error": str(error)})
+            log_event(log, "compaction_lock_not_released", logging.WARNING, error=error)
 
 
 def compactor_for(
@@ -166,9 +164,12 @@ def compactor_for(
 ) -> Compactor | None:
     """The replica's compactor, or None (with a warning) under --compaction-interval 0."""
     if config.compaction_interval == 0:
-        log.warning(
-            "etcd compaction is off (--compaction-interval 0): unless etcd compacts itself "
-            "(--auto-compaction-retention), its history grows until its space quota is hit"
+        log_event(
+            log,
+            "etcd_compaction_off",
+            logging.WARNING,
+            risk="unless etcd compacts itself (--auto-compaction-retention), its history "
+            "grows until its space quota is hit",
         )
         return None
     sources = tuple(needed_by_local_watches)

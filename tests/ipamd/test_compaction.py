@@ -133,7 +133,7 @@ async def test_churn_without_compaction_fills_the_quota_until_an_operator_recove
     ipamd = await ipamd_factory.start(
         "--compaction-interval", "0", etcd=own_etcd.server.endpoint.address
     )
-    assert any(str(e.get("event")).startswith("etcd compaction is off") for e in ipamd.log_events())
+    assert any(e.get("event") == "etcd_compaction_off" for e in ipamd.log_events())
     stub = ipamd.stub()
     node_range = await acquire(stub, "node-a")
 
@@ -187,7 +187,7 @@ async def test_churn_with_compaction_runs_far_past_the_quota(
 
     done = await churn(stub, node_range, CYCLES_WITH_COMPACTION)
     after = await own_etcd.status()
-    compactions = [e for e in ipamd.log_events() if e.get("event") == "etcd history compacted"]
+    compactions = [e for e in ipamd.log_events() if e.get("event") == "etcd_compacted"]
     print(
         f"{done.cycles} pod cycles in {time.monotonic() - started:.1f}s, "
         f"{len(compactions)} compactions, revision {after.header.revision}, "
@@ -349,7 +349,7 @@ async def test_ipamd_compacts_and_a_range_watch_resuming_behind_it_gets_a_snapsh
 
     def compacted_past_target() -> bool:
         return any(
-            e.get("event") == "etcd history compacted" and int(str(e["revision"])) >= target
+            e.get("event") == "etcd_compacted" and int(str(e["revision"])) >= target
             for e in ipamd.log_events()
         )
 
