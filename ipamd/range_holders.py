@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 
+from podnet.logs import log_event
+
 from ipamd.keys import KeyLayout
 from ipamd.records import RangeClaim
 from ipamd.store import ChangeKind, KeyChange
@@ -29,9 +31,7 @@ class RangeHolders:
         try:
             self._holders[range_key] = RangeClaim.decode(change.value).node
         except (ValueError, KeyError) as error:
-            log.warning(
-                "ignoring unreadable range claim", extra={"key": change.key, "error": str(error)}
-            )
+            log_event(log, "range_claim_unreadable", logging.WARNING, key=change.key, error=error)
             self._holders.pop(range_key, None)
 
     def holder_of(self, cidr: str) -> str | None:

@@ -80,9 +80,12 @@ async def live_range_events(
                 current = await store.current_revision()
                 replay_checked = True
                 if not current - max_replay <= resume_revision <= current:
-                    log.info(
-                        "range stream resume out of the replay window, sending a snapshot",
-                        extra={"resume_revision": resume_revision, "revision": current},
+                    log_event(
+                        log,
+                        "range_stream_resume_out_of_window",
+                        resume_revision=resume_revision,
+                        revision=current,
+                        action="sending a snapshot",
                     )
                     needs_snapshot = True
             if needs_snapshot:

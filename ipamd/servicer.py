@@ -141,10 +141,10 @@ class IpamServicer(ipam_pb2_grpc.IpamServicer):
         try:
             identity = peer_identity(context, self._trust_domain)
         except InvalidIdentity as error:
-            log.warning("call refused", extra={"method": method, "error": str(error)})
+            log_event(log, "call_refused", logging.WARNING, method=method, error=error)
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(error))
         if identity.role is not Role.ADMIN:
-            log.warning("call refused", extra={"method": method, "caller": str(identity)})
+            log_event(log, "call_refused", logging.WARNING, method=method, caller=str(identity))
             await context.abort(
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"{method} is for admin identities; the caller is {identity}",
