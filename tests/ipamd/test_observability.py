@@ -32,7 +32,7 @@ async def test_every_log_line_of_a_working_ipamd_follows_the_schema(
     await allocate(stub, held, "c0")
     exhausted = await rpc_error(allocate(stub, held, "c1"))  # a /30 has one pod address
     assert exhausted.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    invalid = await rpc_error(acquire(stub, ""))
+    invalid = await rpc_error(acquire(stub, "node-b", node_ip="not-an-address"))
     assert invalid.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert await ipamd.stop() == 0
 
@@ -57,7 +57,7 @@ async def test_metrics_healthz_and_readyz(ipamd_factory: IpamdFactory) -> None:
     await acquire(stub, "node-b")
     await allocate(stub, held, "c0")
     await allocate(stub, held, "c1")
-    await rpc_error(acquire(stub, ""))
+    await rpc_error(acquire(stub, "node-c", node_ip="not-an-address"))
     watch = stub.WatchNodeRanges(ipam_pb2.WatchNodeRangesRequest())
     assert (await next_event(watch)).WhichOneof("change") == "snapshot"
 
