@@ -53,7 +53,7 @@ def tls_flags(authority: LabPki, name: str) -> list[str]:
         (None, ["--admin-listen", "127.0.0.1:9611"], "the admin service is mutual TLS only"),
         ("partial", ["--admin-listen", "127.0.0.1:9611"], "give --tls-cert, --tls-key"),
         ("node-a", ["--admin-listen", "127.0.0.1:9611"], "it lacks the serverAuth usage"),
-        ("node-b", [], "is spiffe://podnet.local/node/node-b, not this node"),
+        ("node-b", [], "is spiffe://podnet.local/node/node-b, but this is node 'node-a'"),
         ("node-a", ["--admin-listen", "nowhere"], "--admin-listen: expected HOST:PORT"),
     ],
 )
@@ -80,8 +80,9 @@ def test_an_admin_service_that_cannot_serve_is_one_line_and_exit_2(
         check=False,
     )
     assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("podnet-agent: error: ") and says in lines[0]
+    *logged, last = done.stderr.strip().splitlines()
+    assert last.startswith("podnet-agent: error: ") and says in last
+    assert all(line.startswith("{") for line in logged), logged  # schema lines, no traceback
     assert not (tmp_path / "agent.sock").exists(), "nothing started"
 
 
